@@ -1,0 +1,16 @@
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from collection_path import ensure_collection_link  # noqa: E402
+
+_COLLECTIONS_DIR = ensure_collection_link()
+
+
+def pytest_configure(config):
+    # Lets plugin_loader find cloudmeta.imds and makes
+    # ansible_collections.cloudmeta.imds.* importable in unit tests.
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader([_COLLECTIONS_DIR])
