@@ -1,0 +1,764 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interface may change at any time without notice.
+
+"""The one IMDS client of the collection: HTTP, tokens, retries, path safety.
+
+Standard library only, Python 3.8+, because it runs on managed hosts.
+http.client is used rather than urllib so that no proxy setting can ever
+apply and every header sent is one written here.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import ipaddress
+import os
+import random
+import re
+import socket
+import ssl
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from urllib.parse import urlsplit
+
+from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+    ImdsConfigError,
+    ImdsDisabledError,
+    ImdsError,
+    ImdsHopLimitError,
+    ImdsNotFoundError,
+    ImdsPathError,
+    ImdsResponseError,
+    ImdsThrottledError,
+    ImdsTokenError,
+    ImdsUnreachableError,
+    MODIFY_OPTIONS,
+)
+
+DEFAULT_ENDPOINT = "http://169.254.169.254"
+DEFAULT_ENDPOINT_IPV6 = "http://[fd00:ec2::254]"
+
+ENV_DISABLED = "AWS_EC2_METADATA_DISABLED"
+ENV_ENDPOINT = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+ENV_ENDPOINT_MODE = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+
+TOKEN_PATH = "api/token"
+TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+USER_AGENT = "cloudmeta.imds"
+MAX_TOKEN_TTL = 21600
+
+# Values below these directories are IAM credentials: listed, never fetched.
+CREDENTIAL_DIRS = (
+    "meta-data/iam/security-credentials/",
+    "meta-data/iam/security-credentials-extended/",
+    "meta-data/identity-credentials/ec2/security-credentials/",
+)
+PUBLIC_KEYS_DIR = "meta-data/public-keys/"
+
+# Full-jitter exponential backoff, as AWS recommends for IMDS throttling.
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 2.0
+# A token is renewed this long before it expires, so a request never races
+# the expiry; capped at a quarter of the TTL so a short token is still used.
+TOKEN_RENEW_MARGIN = 60.0
+
+# Real answers are small (user data is at most 16 KiB); anything far larger
+# is not IMDS, and must not exhaust a managed host's memory.
+MAX_BODY = 1024 * 1024
+# The real tree is at most 6 levels deep; a deeper one is a server looping.
+MAX_TREE_DEPTH = 16
+MAX_REDIRECTS = 3
+MAX_PATH_LENGTH = 1024
+
+# Tag keys served by IMDS match [0-9a-zA-Z-_+=,.@:]; every other real
+# metadata name fits the same set.
+_SEGMENT_RE = re.compile(r"\A[0-9A-Za-z_.:,=+@-]+\Z")
+_URL_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:/")
+_PUBLIC_KEY_ENTRY_RE = re.compile(r"\A([0-9]+)=")
+# Tokens go into a header: printable ASCII without spaces, nothing else.
+_TOKEN_RE = re.compile(r"\A[\x21-\x7e]{1,4096}\Z")
+
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_FAIL_FAST_ERRNOS = frozenset(
+    code
+    for code in (
+        getattr(errno, "ENETUNREACH", None),
+        getattr(errno, "EHOSTUNREACH", None),
+        getattr(errno, "ENETDOWN", None),
+        getattr(errno, "EHOSTDOWN", None),
+        getattr(errno, "EADDRNOTAVAIL", None),
+    )
+    if code is not None
+)
+
+
+def validate_path(term):
+    """Return TERM as a plain relative metadata path, or raise ImdsPathError.
+
+    Accepted: segments of letters, digits and ``-_.:,=+@`` joined by ``/``,
+    with one optional trailing ``/`` meaning "directory". Anything that
+    could leave the metadata tree or the host is refused.
+    """
+    if not isinstance(term, str):
+        raise ImdsPathError(term, "it is a %s, not a string" % type(term).__name__)
+    if not term:
+        raise ImdsPathError(term, "it is empty")
+    if len(term) > MAX_PATH_LENGTH:
+        raise ImdsPathError(term[:40] + "...", "it is longer than %d characters" % MAX_PATH_LENGTH)
+    if _URL_RE.match(term):
+        raise ImdsPathError(term, "it is a URL; give a path inside the metadata tree")
+    for char in term:
+        if char == "/" or _SEGMENT_RE.match(char):
+            continue
+        raise ImdsPathError(term, _describe_bad_char(char))
+    if term.startswith("/"):
+        raise ImdsPathError(term, "it starts with '/'; paths are relative")
+    body = term[:-1] if term.endswith("/") else term
+    for segment in body.split("/"):
+        if segment == "":
+            raise ImdsPathError(term, "it has an empty segment ('//')")
+        if segment in (".", ".."):
+            raise ImdsPathError(term, "it has a '%s' segment" % segment)
+    return str(term)
+
+
+def _describe_bad_char(char):
+    if char == "?":
+        return "a query string ('?') is not allowed"
+    if char == "#":
+        return "a fragment ('#') is not allowed"
+    if char == "%":
+        return "percent-encoding ('%') is not allowed"
+    if char == "\\":
+        return "a backslash is not allowed"
+    if char.isspace():
+        return "whitespace is not allowed"
+    if ord(char) < 32 or ord(char) == 127:
+        return "control character %r is not allowed" % char
+    return "character %r is not allowed (use letters, digits and -_.:,=+@)" % char
+
+
+def is_credential_path(path):
+    """True when PATH (relative to /latest/) names a credential value.
+
+    The credential directories themselves (which list role names) are not
+    credential values.
+    """
+    return any(path.startswith(prefix) and len(path) > len(prefix) for prefix in CREDENTIAL_DIRS)
+
+
+def _config_error(source, value, reason):
+    return ImdsConfigError("Invalid %s %r: %s." % (source, value, reason))
+
+
+def check_endpoint(url, source="endpoint"):
+    """Validate an endpoint URL; return it without a trailing slash.
+
+    A path component is kept as a prefix before ``/latest/``, as botocore
+    does, so one AWS_EC2_METADATA_SERVICE_ENDPOINT works for both.
+    """
+    if not isinstance(url, str):
+        raise _config_error(source, url, "it must be a string")
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        raise _config_error(source, url, "it contains whitespace or control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise _config_error(source, url, "it must be an http:// or https:// URL")
+    netloc = parts.netloc
+    if not netloc:
+        raise _config_error(source, url, "it has no host")
+    if "@" in netloc:
+        raise _config_error(source, url, "user information is not allowed")
+    if "?" in url or "#" in url:
+        raise _config_error(source, url, "a query or fragment is not allowed")
+    if netloc.startswith("["):
+        closing = netloc.find("]")
+        literal = netloc[1:closing] if closing > 0 else ""
+        try:
+            ipaddress.IPv6Address(literal.split("%", 1)[0])
+        except ValueError:
+            raise _config_error(source, url, "the bracketed host is not an IPv6 address")
+    elif netloc.count(":") > 1:
+        raise _config_error(source, url, "an IPv6 address must be in brackets, e.g. http://[fd00:ec2::254]")
+    try:
+        parts.port
+    except ValueError:
+        raise _config_error(source, url, "the port is not a number from 0 to 65535")
+    if not parts.hostname:
+        raise _config_error(source, url, "it has no host")
+    prefix = parts.path.rstrip("/")
+    if prefix:
+        for segment in prefix[1:].split("/"):
+            if not _SEGMENT_RE.match(segment) or segment in (".", ".."):
+                raise _config_error(source, url, "its path must be plain segments of letters, digits and -_.:,=+@")
+    return "%s://%s%s" % (scheme, netloc, prefix)
+
+
+def check_endpoint_mode(mode, source="endpoint_mode"):
+    """Return 'ipv4' or 'ipv6'; like botocore, any case is accepted."""
+    if not isinstance(mode, str) or mode.lower() not in ("ipv4", "ipv6"):
+        raise _config_error(source, mode, "use IPv4 or IPv6")
+    return mode.lower()
+
+
+def resolve_endpoint(endpoint=None, endpoint_mode=None, environ=None):
+    """The base URL: explicit option, else environment, else mode default."""
+    environ = os.environ if environ is None else environ
+    if endpoint_mode not in (None, ""):
+        mode = check_endpoint_mode(endpoint_mode)
+    elif environ.get(ENV_ENDPOINT_MODE):
+        mode = check_endpoint_mode(environ[ENV_ENDPOINT_MODE], ENV_ENDPOINT_MODE)
+    else:
+        mode = "ipv4"
+    if endpoint not in (None, ""):
+        return check_endpoint(endpoint)
+    if environ.get(ENV_ENDPOINT):
+        return check_endpoint(environ[ENV_ENDPOINT], ENV_ENDPOINT)
+    return DEFAULT_ENDPOINT_IPV6 if mode == "ipv6" else DEFAULT_ENDPOINT
+
+
+def is_disabled(environ=None):
+    environ = os.environ if environ is None else environ
+    return str(environ.get(ENV_DISABLED, "false")).lower() == "true"
+
+
+def check_number(name, value, minimum, maximum, integer=False):
+    """Validate one numeric setting; booleans are not numbers here."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise _config_error(name, value, "it must be %s" % ("a whole number" if integer else "a number"))
+    if not minimum <= value <= maximum or value != value:
+        raise _config_error(name, value, "it must be from %s to %s" % (minimum, maximum))
+    return value
+
+
+def check_timeout(value, name="timeout"):
+    if check_number(name, value, 0, 3600) <= 0:
+        raise _config_error(name, value, "it must be greater than 0")
+    return float(value)
+
+
+def check_settings(allow_imdsv1, timeout, retries, total_timeout, token_ttl, max_concurrency):
+    """Validate the non-endpoint settings; return them normalised, by name."""
+    if not isinstance(allow_imdsv1, bool):
+        raise _config_error("allow_imdsv1", allow_imdsv1, "it must be true or false")
+    return dict(
+        allow_imdsv1=allow_imdsv1,
+        timeout=check_timeout(timeout),
+        # More than 20 retries would only hide a real outage behind backoff.
+        retries=check_number("retries", retries, 0, 20, integer=True),
+        total_timeout=check_timeout(total_timeout, "total_timeout"),
+        token_ttl=check_number("token_ttl", token_ttl, 1, MAX_TOKEN_TTL, integer=True),
+        # IMDS throttles per instance; more parallelism than this only earns 429s.
+        max_concurrency=check_number("max_concurrency", max_concurrency, 1, 64, integer=True),
+    )
+
+
+class _Deadline(object):
+    """The overall time budget of one public call, shared by its threads."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.at = self.started + seconds
+
+    def remaining(self):
+        return self.at - time.monotonic()
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+
+class _Retry(Exception):
+    """An attempt failed in a way that may pass: 429/5xx, refused, reset, timeout."""
+
+    def __init__(self, reason, status=None):
+        super(_Retry, self).__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class _Response(object):
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+_PENDING = object()
+
+
+class ImdsClient(object):
+    """IMDSv2 client; see docs/architecture.md for the contract."""
+
+    def __init__(
+        self,
+        endpoint=None,
+        endpoint_mode=None,
+        allow_imdsv1=False,
+        timeout=1.0,
+        retries=3,
+        total_timeout=20.0,
+        token_ttl=21600,
+        max_concurrency=8,
+        environ=None,
+        warn=None,
+    ):
+        environ = os.environ if environ is None else environ
+        settings = check_settings(allow_imdsv1, timeout, retries, total_timeout, token_ttl, max_concurrency)
+        self.allow_imdsv1 = settings["allow_imdsv1"]
+        self.timeout = settings["timeout"]
+        self.retries = settings["retries"]
+        self.total_timeout = settings["total_timeout"]
+        self.token_ttl = settings["token_ttl"]
+        self.max_concurrency = settings["max_concurrency"]
+        self.disabled = is_disabled(environ)
+        self.endpoint = resolve_endpoint(endpoint, endpoint_mode, environ)
+        parts = urlsplit(self.endpoint)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._base_path = parts.path + "/latest/"
+        self._warn = warn
+        self.warnings = []
+
+        self._token_lock = threading.Lock()
+        self._token = None
+        self._token_renew_at = 0.0
+        self._token_failure = None
+        self._imdsv1 = False
+        self._imdsv1_reason = None
+
+        self._count_lock = threading.Lock()
+        self._request_count = 0
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def request_count(self):
+        with self._count_lock:
+            return self._request_count
+
+    @property
+    def imds_version(self):
+        """'v2' once a token is in use, 'v1' after a fallback, None before any request."""
+        if self._imdsv1:
+            return "v1"
+        return "v2" if self._token is not None else None
+
+    def get(self, path, allow_credentials=False):
+        """The body of PATH (relative to /latest/) as bytes."""
+        path = self._checked(path, allow_credentials)
+        return self._get(path, self._start())
+
+    def get_text(self, path, allow_credentials=False):
+        return self.get(path, allow_credentials).decode("utf-8", errors="replace")
+
+    def list_dir(self, path):
+        """Entries of a directory as served; sub-directories end in '/'."""
+        path = self._checked(_as_directory(path), False)
+        return self._list(path, self._start())
+
+    def get_many(self, paths, allow_credentials=False):
+        """{path: bytes or None (404)}, fetched in parallel under one deadline."""
+        unique = []
+        for path in paths:
+            checked = self._checked(path, allow_credentials)
+            if checked not in unique:
+                unique.append(checked)
+        deadline = self._start()
+        results = {}
+        if not unique:
+            return results
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(unique))) as pool:
+            futures = dict((pool.submit(self._get_or_none, path, deadline), path) for path in unique)
+            try:
+                for future in _as_completed(futures):
+                    results[futures[future]] = future.result()
+            except BaseException:
+                _cancel(futures)
+                raise
+        return dict((path, results[path]) for path in unique)
+
+    def read_tree(self, path):
+        """Read a directory recursively, in parallel; see docs/architecture.md."""
+        root_path = self._checked(_as_directory(path), False)
+        deadline = self._start()
+        return _TreeReader(self, deadline).read(root_path)
+
+    # ------------------------------------------------------------ internals
+
+    def _start(self):
+        if self.disabled:
+            raise ImdsDisabledError.by_environment()
+        return _Deadline(self.total_timeout)
+
+    def _checked(self, path, allow_credentials):
+        path = validate_path(path)
+        if not allow_credentials and is_credential_path(path):
+            raise ImdsPathError(
+                path,
+                "it names an IAM credential value, which cloudmeta.imds never reads",
+                "Let the AWS SDK read credentials from the instance profile; list the role "
+                "name with 'iam/security-credentials/' or read 'iam/info'.",
+            )
+        return path
+
+    def _say(self, message):
+        if message in self.warnings:
+            return
+        self.warnings.append(message)
+        if self._warn is not None:
+            self._warn(message)
+
+    def _get_or_none(self, path, deadline):
+        try:
+            return self._get(path, deadline)
+        except ImdsNotFoundError:
+            return None
+
+    def _list(self, path, deadline):
+        body = self._get(path, deadline)
+        text = body.decode("utf-8", errors="replace")
+        return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+    def _get(self, path, deadline):
+        renewed = False
+        redirects = 0
+        while True:
+            token = self._current_token(deadline)
+            headers = {TOKEN_HEADER: token} if token is not None else {}
+            response = self._request("GET", path, headers, deadline)
+            status = response.status
+            if status == 200:
+                return response.body
+            if status == 404:
+                raise ImdsNotFoundError(path, self.endpoint)
+            if status == 401:
+                if token is None:
+                    raise ImdsTokenError.required(self.endpoint, path, self._imdsv1_reason)
+                if renewed:
+                    raise ImdsTokenError.rejected(self.endpoint, path)
+                renewed = True
+                self._drop_token(token)
+                continue
+            if status == 403:
+                raise ImdsDisabledError.on_instance(
+                    self.endpoint, " for %s; a proxy adding X-Forwarded-For causes the same answer" % path
+                )
+            if status in _REDIRECT_STATUSES and redirects < MAX_REDIRECTS:
+                redirects += 1
+                path = self._redirect_target(path, response.headers.get("location"))
+                continue
+            raise ImdsResponseError(
+                "The instance metadata service at %s answered HTTP %d for %s, which IMDS does not "
+                "send for a metadata read. Check the endpoint option." % (self.endpoint, status, path)
+            )
+
+    def _redirect_target(self, path, location):
+        """Follow a redirect only within the same endpoint's metadata tree."""
+        refused = ImdsResponseError(
+            "The instance metadata service at %s redirected %s somewhere else; only redirects "
+            "within the same endpoint are followed. Check the endpoint option." % (self.endpoint, path)
+        )
+        if not location:
+            raise refused
+        parts = urlsplit(location)
+        if parts.scheme or parts.netloc:
+            here = urlsplit(self.endpoint)
+            if parts.scheme.lower() != here.scheme or parts.netloc.lower() != here.netloc.lower():
+                raise refused
+        target = parts.path
+        if parts.query or parts.fragment or not target.startswith(self._base_path):
+            raise refused
+        try:
+            return self._checked(target[len(self._base_path):], False)
+        except ImdsPathError:
+            raise refused
+
+    # ----------------------------------------------------------------- token
+
+    def _current_token(self, deadline):
+        with self._token_lock:
+            if self._imdsv1:
+                return None
+            if self._token_failure is not None:
+                raise self._token_failure
+            if self._token is not None and time.monotonic() < self._token_renew_at:
+                return self._token
+            self._token = None
+            try:
+                self._fetch_token(deadline)
+            except ImdsError as exc:
+                # Threads waiting for the token fail the same way, without
+                # one more PUT each.
+                self._token_failure = exc
+                raise
+            return self._token
+
+    def _drop_token(self, token):
+        with self._token_lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch_token(self, deadline):
+        sent_at = time.monotonic()
+        try:
+            response = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(self.token_ttl)}, deadline)
+        except ImdsHopLimitError as exc:
+            if not self.allow_imdsv1:
+                raise
+            self._fall_back_to_v1(exc.message)
+            return
+        status = response.status
+        if status == 200:
+            token = response.body.decode("ascii", errors="replace")
+            if not _TOKEN_RE.match(token):
+                raise ImdsResponseError(
+                    "The instance metadata service at %s returned an unusable token (not printable "
+                    "ASCII). Check the endpoint option." % self.endpoint
+                )
+            ttl = self._granted_ttl(response.headers.get(TOKEN_TTL_HEADER.lower()))
+            self._token = token
+            self._token_renew_at = sent_at + ttl - min(TOKEN_RENEW_MARGIN, ttl / 4.0)
+        elif status in (403, 404, 405) and self.allow_imdsv1:
+            self._fall_back_to_v1("PUT /latest/api/token answered %d" % status)
+        elif status == 403:
+            raise ImdsDisabledError.on_instance(self.endpoint, " to the IMDSv2 token request")
+        elif status in (404, 405):
+            raise ImdsTokenError.v2_unsupported(self.endpoint, status)
+        elif status == 400:
+            raise ImdsTokenError.bad_request(self.endpoint, self.token_ttl)
+        else:
+            raise ImdsTokenError.unexpected(self.endpoint, status)
+
+    def _granted_ttl(self, header):
+        """The TTL the server granted, when it says so and it is shorter."""
+        try:
+            granted = int(header)
+        except (TypeError, ValueError):
+            return self.token_ttl
+        return granted if 1 <= granted < self.token_ttl else self.token_ttl
+
+    def _fall_back_to_v1(self, reason):
+        self._imdsv1 = True
+        self._imdsv1_reason = reason
+        self._say(
+            "IMDSv2 is not available at %s (%s); using IMDSv1 because allow_imdsv1 is true. "
+            "IMDSv1 is open to SSRF attacks: enable IMDSv2 with: %s --http-tokens required"
+            % (self.endpoint, reason.rstrip("."), MODIFY_OPTIONS)
+        )
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _request(self, method, path, headers, deadline):
+        """One request with retries under the deadline; a final status or an error."""
+        attempts = 0
+        last = None
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                break
+            attempts += 1
+            try:
+                return self._attempt(method, path, headers, min(self.timeout, remaining), deadline)
+            except _Retry as retry:
+                last = retry
+            if attempts > self.retries:
+                break
+            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
+            if delay >= deadline.remaining():
+                break
+            time.sleep(delay)
+        if last is None:
+            raise ImdsUnreachableError.gave_up(
+                self.endpoint, "total_timeout of %s s used up" % self.total_timeout, attempts, deadline.elapsed()
+            )
+        if last.status is not None:
+            raise ImdsThrottledError.gave_up(self.endpoint, last.status, attempts, deadline.elapsed())
+        raise ImdsUnreachableError.gave_up(self.endpoint, last.reason, attempts, deadline.elapsed())
+
+    def _connection(self, timeout):
+        if self._https:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=ssl.create_default_context()
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _attempt(self, method, path, headers, timeout, deadline):
+        connection = self._connection(timeout)
+        try:
+            try:
+                connection.connect()
+            except socket.timeout:
+                raise ImdsUnreachableError.no_answer(self.endpoint, "connect timed out", timeout)
+            except (ConnectionRefusedError, ConnectionResetError) as exc:
+                raise _Retry(_describe_os_error(exc))
+            except socket.gaierror as exc:
+                raise ImdsUnreachableError.no_answer(self.endpoint, "cannot resolve host: %s" % exc, timeout)
+            except OSError as exc:
+                if exc.errno in _FAIL_FAST_ERRNOS or isinstance(exc, ssl.SSLError):
+                    raise ImdsUnreachableError.no_answer(self.endpoint, _describe_os_error(exc), timeout)
+                raise _Retry(_describe_os_error(exc))
+            with self._count_lock:
+                self._request_count += 1
+            try:
+                connection.putrequest(method, self._base_path + path, skip_accept_encoding=True)
+                for name, value in headers.items():
+                    connection.putheader(name, value)
+                connection.putheader("User-Agent", USER_AGENT)
+                connection.putheader("Connection", "close")
+                if method == "PUT":
+                    connection.putheader("Content-Length", "0")
+                connection.endheaders()
+                response = connection.getresponse()
+            except socket.timeout:
+                if method == "PUT":
+                    raise ImdsHopLimitError.for_endpoint(self.endpoint, timeout)
+                raise _Retry("read timed out after %s s" % timeout)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _Retry(_describe_os_error(exc))
+            status = response.status
+            if status == 429 or 500 <= status <= 599:
+                raise _Retry("HTTP %d" % status, status)
+            header_map = dict((name.lower(), value) for name, value in response.getheaders())
+            return _Response(status, header_map, self._read_body(response, path, deadline))
+        finally:
+            connection.close()
+
+    def _read_body(self, response, path, deadline):
+        chunks = []
+        size = 0
+        try:
+            while True:
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ImdsResponseError(
+                        "The answer of %s for %s is larger than %d bytes; real instance metadata is "
+                        "far smaller. Check the endpoint option." % (self.endpoint, path, MAX_BODY)
+                    )
+                chunks.append(chunk)
+                if deadline.remaining() <= 0:
+                    raise _Retry("total_timeout reached while reading the answer")
+        except socket.timeout:
+            raise _Retry("read timed out")
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Retry(_describe_os_error(exc))
+        return b"".join(chunks)
+
+
+class _TreeReader(object):
+    """Breadth-first parallel crawl: the calling thread plans, workers only fetch.
+
+    Workers never wait for other workers, so a bounded pool cannot deadlock,
+    and at most max_concurrency requests are in flight.
+    """
+
+    def __init__(self, client, deadline):
+        self.client = client
+        self.deadline = deadline
+        self.pending = {}
+
+    def read(self, root_path):
+        root = {}
+        with ThreadPoolExecutor(max_workers=self.client.max_concurrency) as pool:
+            self.pool = pool
+            try:
+                self._submit_list(root_path, None, None, root, 0)
+                while self.pending:
+                    done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._collect(future, root_path)
+            except BaseException:
+                _cancel(self.pending)
+                raise
+        return root
+
+    def _submit_list(self, path, parent, key, node, depth):
+        if depth > MAX_TREE_DEPTH:
+            raise ImdsResponseError(
+                "The metadata tree at %s is deeper than %d levels below the starting directory; "
+                "real instance metadata is not. Check the endpoint option." % (self.client.endpoint, MAX_TREE_DEPTH)
+            )
+        future = self.pool.submit(self.client._list, path, self.deadline)
+        self.pending[future] = ("dir", path, parent, key, node, depth)
+
+    def _collect(self, future, root_path):
+        kind, path, parent, key, node, depth = self.pending.pop(future)
+        try:
+            result = future.result()
+        except ImdsNotFoundError:
+            if path == root_path:
+                raise
+            # Gone while being read (a spot notice withdrawn, a tag removed).
+            parent.pop(key, None)
+            return
+        if kind == "leaf":
+            parent[key] = result.decode("utf-8", errors="replace")
+            return
+        for entry in result:
+            self._plan_entry(path, entry, node, depth)
+
+    def _plan_entry(self, path, entry, node, depth):
+        is_dir = entry.endswith("/")
+        name = entry[:-1] if is_dir else entry
+        if name in node:
+            return
+        public_key = _PUBLIC_KEY_ENTRY_RE.match(name) if path == PUBLIC_KEYS_DIR else None
+        if public_key:
+            # Served as "0=name"; its contents live under "public-keys/0/".
+            node[name] = {}
+            self._submit_list(path + public_key.group(1) + "/", node, name, node[name], depth + 1)
+            return
+        if not _SEGMENT_RE.match(name) or name in (".", ".."):
+            self.client._say(
+                "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], path)
+            )
+            return
+        if path in CREDENTIAL_DIRS:
+            node[name] = None
+        elif is_dir:
+            node[name] = {}
+            self._submit_list(path + name + "/", node, name, node[name], depth + 1)
+        else:
+            node[name] = _PENDING
+            future = self.pool.submit(self.client._get, path + name, self.deadline)
+            self.pending[future] = ("leaf", path + name, node, name, None, depth)
+
+
+def _as_directory(path):
+    return path if not isinstance(path, str) or path.endswith("/") else path + "/"
+
+
+def _as_completed(futures):
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future
+
+
+def _cancel(futures):
+    for future in futures:
+        future.cancel()
+
+
+def _describe_os_error(exc):
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (ConnectionResetError, http.client.RemoteDisconnected)):
+        return "connection reset"
+    if isinstance(exc, http.client.HTTPException):
+        return "malformed HTTP answer (%s)" % type(exc).__name__
+    return getattr(exc, "strerror", None) or type(exc).__name__
