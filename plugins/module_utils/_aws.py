@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the cloudmeta.imds
+# collection and may not remain stable to outside uses. Changes may be made
+# in ANY release, even a bugfix release.
+
+"""boto3 plumbing shared by the AWS registration modules (elbv2_target, cloudmap_instance).
+
+Credentials always come from boto3's default chain (environment, shared
+config, then the instance profile through IMDS); the modules take no keys.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError:
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+
+
+AWS_ARGSPEC = dict(
+    region=dict(type='str', fallback=(env_fallback, ['AWS_REGION', 'AWS_DEFAULT_REGION'])),
+    endpoint_url=dict(type='str'),
+)
+
+# The link-local IMDS addresses botocore uses for instance-profile credentials.
+IMDS_HOSTS = ('169.254.169.254', '[fd00:ec2::254]', 'fd00:ec2::254')
+
+NO_CREDENTIALS_MESSAGE = (
+    'No AWS credentials found. On EC2, attach an instance profile (IAM role) to the instance; '
+    'elsewhere use AWS_PROFILE or the standard AWS_* environment variables. '
+    'This module never takes keys as options.'
+)
+
+
+class AwsError(Exception):
+    """An AWS failure, already phrased for the user."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def error_code(exc):
+    """The AWS error code of a ClientError, else None."""
+    response = getattr(exc, 'response', None) or {}
+    return response.get('Error', {}).get('Code')
+
+
+def describe_error(exc):
+    """One line for the user: AWS code and message, or the botocore error text."""
+    code = error_code(exc)
+    if code:
+        message = exc.response.get('Error', {}).get('Message') or ''
+        return '%s: %s' % (code, message) if message else code
+    if HAS_BOTO3 and isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return NO_CREDENTIALS_MESSAGE
+    return str(exc)
+
+
+def bypass_proxy_for_imds(environ=None):
+    """Keep boto3's instance-profile credential requests off any HTTP proxy.
+
+    botocore's IMDS fetcher honours *_proxy variables unless no_proxy lists
+    the address, and a proxy in that path would see the credentials. AWS API
+    calls keep using the proxy.
+    """
+    environ = os.environ if environ is None else environ
+    if not any(environ.get(name) for name in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY')):
+        return
+    hosts = list(IMDS_HOSTS)
+    custom = environ.get('AWS_EC2_METADATA_SERVICE_ENDPOINT')
+    if custom:
+        hosts.append(custom.split('://', 1)[-1].split('/', 1)[0])
+    current = environ.get('no_proxy') or environ.get('NO_PROXY') or ''
+    entries = [entry.strip() for entry in current.split(',') if entry.strip()]
+    entries.extend(host for host in hosts if host not in entries)
+    value = ','.join(entries)
+    # urllib prefers the lower-case name; set both so neither spelling hides ours.
+    environ['no_proxy'] = value
+    environ['NO_PROXY'] = value
+
+
+def require_boto3(module):
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3'), exception=BOTO3_IMPORT_ERROR)
+
+
+def aws_client(module, service):
+    """A boto3 client for SERVICE in the module's region, or fail_json with a clear message."""
+    require_boto3(module)
+    region = module.params.get('region')
+    if not region:
+        module.fail_json(msg='No AWS region: set the region option or AWS_REGION.')
+    bypass_proxy_for_imds()
+    # endpoint_url=None lets botocore apply AWS_ENDPOINT_URL and
+    # AWS_ENDPOINT_URL_<SERVICE> itself, which is how tests reach moto_server.
+    config = botocore.config.Config(
+        connect_timeout=10,
+        read_timeout=30,
+        user_agent_extra='cloudmeta.imds',
+    )
+    try:
+        session = boto3.session.Session(region_name=region)
+        return session.client(service, endpoint_url=module.params.get('endpoint_url') or None, config=config)
+    except (botocore.exceptions.BotoCoreError, ValueError) as exc:
+        module.fail_json(msg='Cannot create the %s client: %s' % (service, describe_error(exc)))
+
+
+def call(method, **kwargs):
+    """Call a boto3 METHOD, turning botocore errors into AwsError."""
+    try:
+        return method(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        raise AwsError(describe_error(exc), code=error_code(exc)) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise AwsError(describe_error(exc)) from exc
+
+
+class Deadline:
+    """A monotonic deadline for bounded waits."""
+
+    def __init__(self, seconds, clock=time.monotonic, sleep=time.sleep):
+        self._clock = clock
+        self._sleep = sleep
+        self.seconds = seconds
+        self.end = clock() + seconds
+
+    def remaining(self):
+        return max(0.0, self.end - self._clock())
+
+    def expired(self):
+        return self.remaining() <= 0
+
+    def pause(self, interval):
+        """Sleep INTERVAL seconds, or less if the deadline comes first."""
+        self._sleep(min(interval, self.remaining()))

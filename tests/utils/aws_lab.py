@@ -1,0 +1,228 @@
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small AWS lab for the elbv2 and cloudmap backends: moto_server plus fixtures.
+
+`up` starts moto_server on loopback, creates what the register_instance AWS
+backends register into (two VPCs with a target group of each type, a Cloud Map
+HTTP namespace and service) and, because moto invents its own VPC and subnet
+IDs, an IMDS emulator whose instance lives in moto's first VPC. Everything is
+written to STATE_DIR/lab.json; `down` stops both processes; `snapshot` prints
+the registrations as moto holds them.
+
+The lab itself always talks to moto with dummy keys and never to IMDS.
+Against real AWS none of this is needed. Usage:
+
+    aws_lab.py up --state-dir DIR [--moto-port N] [--emulator-port N]
+    aws_lab.py snapshot --state-dir DIR
+    aws_lab.py down --state-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+EMULATOR = os.path.join(REPO_ROOT, 'tools', 'imds_emulator.py')
+REGION = 'eu-west-1'  # the emulator's built-in instance lives there
+NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port(host='127.0.0.1'):
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def moto_env(moto_url):
+    """Environment for boto3 calls the lab (or a unit test) makes to moto."""
+    return {
+        'AWS_ENDPOINT_URL': moto_url,
+        'AWS_ACCESS_KEY_ID': 'testing',
+        'AWS_SECRET_ACCESS_KEY': 'testing',
+        'AWS_REGION': REGION,
+        'AWS_DEFAULT_REGION': REGION,
+        'AWS_EC2_METADATA_DISABLED': 'true',
+        'AWS_CONFIG_FILE': os.devnull,
+        'AWS_SHARED_CREDENTIALS_FILE': os.devnull,
+    }
+
+
+def start_moto(port=None, host='127.0.0.1', log_path=None, timeout=30.0):
+    """Start moto_server; return (Popen, url) once it answers."""
+    port = port or free_port(host)
+    binary = os.path.join(os.path.dirname(sys.executable), 'moto_server')
+    log = open(log_path or os.devnull, 'ab')
+    proc = subprocess.Popen([binary, '-H', host, '-p', str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    log.close()
+    url = 'http://%s:%d' % (host, port)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with NO_PROXY_OPENER.open(url + '/moto-api/', timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError('moto_server did not start on %s (see %s)' % (url, log_path or 'no log'))
+        time.sleep(0.2)
+
+
+def start_emulator(data_path, port=None, host='127.0.0.1', log_path=None, timeout=15.0):
+    """Start tools/imds_emulator.py with DATA_PATH; return (Popen, url)."""
+    log_path = log_path or data_path + '.log'
+    with open(log_path, 'w', encoding='utf-8') as log:
+        proc = subprocess.Popen([sys.executable, EMULATOR, '--host', host, '--port', str(port or 0), '--data', data_path],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with open(log_path, encoding='utf-8') as log:
+            for line in log:
+                if 'http://' in line:
+                    return proc, line.split(' at ', 1)[1].split()[0]
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError('the IMDS emulator did not start (see %s)' % log_path)
+
+
+def client(moto_url, service):
+    """A boto3 client for moto, with explicit dummy keys so nothing else is consulted."""
+    import boto3  # pylint: disable=import-outside-toplevel
+
+    session = boto3.session.Session(aws_access_key_id='testing', aws_secret_access_key='testing', region_name=REGION)
+    return session.client(service, endpoint_url=moto_url)
+
+
+def create_fixtures(moto_url):
+    """The VPCs, target groups and Cloud Map service the backends register into."""
+    ec2 = client(moto_url, 'ec2')
+    elbv2 = client(moto_url, 'elbv2')
+    cloudmap = client(moto_url, 'servicediscovery')
+
+    vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone=REGION + 'b')['Subnet']['SubnetId']
+    subnet2 = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone=REGION + 'b')['Subnet']['SubnetId']
+    other_vpc = ec2.create_vpc(CidrBlock='10.1.0.0/16')['Vpc']['VpcId']
+
+    def target_group(name, vpc_id, target_type, port=80):
+        return elbv2.create_target_group(Name=name, Protocol='HTTP', Port=port, VpcId=vpc_id,
+                                         TargetType=target_type)['TargetGroups'][0]['TargetGroupArn']
+
+    operation = cloudmap.create_http_namespace(Name='cloudmeta-test')['OperationId']
+    namespace = cloudmap.get_operation(OperationId=operation)['Operation']['Targets']['NAMESPACE']
+    service = cloudmap.create_service(Name='web', NamespaceId=namespace)['Service']['Id']
+    other_service = cloudmap.create_service(Name='api', NamespaceId=namespace)['Service']['Id']
+
+    return {
+        'region': REGION,
+        'vpc_id': vpc,
+        'subnet_id': subnet,
+        'subnet_id_secondary': subnet2,
+        'other_vpc_id': other_vpc,
+        'target_groups': {
+            'instance': target_group('web-instance', vpc, 'instance'),
+            'ip': target_group('web-ip', vpc, 'ip', port=8080),
+            'other_vpc': target_group('web-elsewhere', other_vpc, 'instance'),
+        },
+        'cloudmap_namespace_id': namespace,
+        'cloudmap_service_id': service,
+        'cloudmap_other_service_id': other_service,
+    }
+
+
+def instance_in(fixtures):
+    """The emulator's built-in instance, moved into the lab's VPC and subnets."""
+    data = json.loads(subprocess.check_output([sys.executable, EMULATOR, '--dump-builtin']))
+    macs = data['meta-data']['network']['interfaces']['macs']
+    for mac, interface in macs.items():
+        interface['vpc-id'] = fixtures['vpc_id']
+        interface['subnet-id'] = fixtures['subnet_id'] if interface['device-number'] == '0' else fixtures['subnet_id_secondary']
+    return data
+
+
+def snapshot(lab):
+    """Registrations as moto holds them: target health per group, Cloud Map instances per service."""
+    elbv2 = client(lab['moto_url'], 'elbv2')
+    cloudmap = client(lab['moto_url'], 'servicediscovery')
+    result = {'elbv2': {}, 'cloudmap': {}}
+    for name, arn in lab['target_groups'].items():
+        result['elbv2'][name] = [
+            {'id': item['Target']['Id'], 'port': item['Target'].get('Port'),
+             'state': item['TargetHealth'].get('State'), 'reason': item['TargetHealth'].get('Reason')}
+            for item in elbv2.describe_target_health(TargetGroupArn=arn)['TargetHealthDescriptions']
+        ]
+    for key in ('cloudmap_service_id', 'cloudmap_other_service_id'):
+        service = lab[key]
+        result['cloudmap'][service] = [
+            {'id': item['Id'], 'attributes': item.get('Attributes', {})}
+            for item in cloudmap.list_instances(ServiceId=service)['Instances']
+        ]
+    return result
+
+
+def up(state_dir, moto_port=None, emulator_port=None):
+    os.makedirs(state_dir, exist_ok=True)
+    moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'))
+    try:
+        fixtures = create_fixtures(moto_url)
+        data_path = os.path.join(state_dir, 'instance.json')
+        with open(data_path, 'w', encoding='utf-8') as handle:
+            json.dump(instance_in(fixtures), handle, indent=2)
+        emulator, imds_url = start_emulator(data_path, emulator_port)
+    except BaseException:
+        moto.kill()
+        raise
+    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid, emulator_pid=emulator.pid)
+    with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
+        json.dump(lab, handle, indent=2)
+    return lab
+
+
+def load(state_dir):
+    with open(os.path.join(state_dir, 'lab.json'), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def down(state_dir):
+    try:
+        lab = load(state_dir)
+    except FileNotFoundError:
+        return
+    for key in ('emulator_pid', 'moto_pid'):
+        try:
+            os.kill(lab[key], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    os.remove(os.path.join(state_dir, 'lab.json'))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', choices=['up', 'down', 'snapshot'])
+    parser.add_argument('--state-dir', required=True)
+    parser.add_argument('--moto-port', type=int)
+    parser.add_argument('--emulator-port', type=int)
+    args = parser.parse_args(argv)
+    if args.command == 'up':
+        print(json.dumps(up(args.state_dir, args.moto_port, args.emulator_port), indent=2))
+    elif args.command == 'snapshot':
+        print(json.dumps(snapshot(load(args.state_dir)), indent=2))
+    else:
+        down(args.state_dir)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
