@@ -151,7 +151,9 @@ def is_credential_path(path):
     The credential directories themselves (which list role names) are not
     credential values.
     """
-    return any(path.startswith(prefix) and len(path) > len(prefix) for prefix in CREDENTIAL_DIRS)
+    # Compared without case: a server that ignores case must not be a way round.
+    folded = path.lower()
+    return any(folded.startswith(prefix) and len(folded) > len(prefix) for prefix in CREDENTIAL_DIRS)
 
 
 def _config_error(source, value, reason):
@@ -168,7 +170,11 @@ def check_endpoint(url, source="endpoint"):
         raise _config_error(source, url, "it must be a string")
     if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
         raise _config_error(source, url, "it contains whitespace or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Newer Pythons check bracketed hosts while splitting.
+        raise _config_error(source, url, "the bracketed host is not an IPv6 address" if "[" in url else "it is not a URL")
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise _config_error(source, url, "it must be an http:// or https:// URL")
@@ -339,6 +345,7 @@ class ImdsClient(object):
 
         self._count_lock = threading.Lock()
         self._request_count = 0
+        self._answered = False
 
     # ----------------------------------------------------------------- public
 
@@ -599,14 +606,18 @@ class ImdsClient(object):
             try:
                 connection.connect()
             except socket.timeout:
+                # Before any answer a silent endpoint means "not on EC2": fail
+                # fast. After one, it is IMDS dropping packets under load.
+                if self._answered:
+                    raise _Retry("connect timed out after %s s" % timeout)
                 raise ImdsUnreachableError.no_answer(self.endpoint, "connect timed out", timeout)
             except (ConnectionRefusedError, ConnectionResetError) as exc:
                 raise _Retry(_describe_os_error(exc))
             except socket.gaierror as exc:
-                raise ImdsUnreachableError.no_answer(self.endpoint, "cannot resolve host: %s" % exc, timeout)
+                raise ImdsUnreachableError.no_answer(self.endpoint, "cannot resolve host: %s" % exc)
             except OSError as exc:
                 if exc.errno in _FAIL_FAST_ERRNOS or isinstance(exc, ssl.SSLError):
-                    raise ImdsUnreachableError.no_answer(self.endpoint, _describe_os_error(exc), timeout)
+                    raise ImdsUnreachableError.no_answer(self.endpoint, _describe_os_error(exc))
                 raise _Retry(_describe_os_error(exc))
             with self._count_lock:
                 self._request_count += 1
@@ -626,6 +637,7 @@ class ImdsClient(object):
                 raise _Retry("read timed out after %s s" % timeout)
             except (OSError, http.client.HTTPException) as exc:
                 raise _Retry(_describe_os_error(exc))
+            self._answered = True
             status = response.status
             if status == 429 or 500 <= status <= 599:
                 raise _Retry("HTTP %d" % status, status)
@@ -726,7 +738,7 @@ class _TreeReader(object):
                 "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], path)
             )
             return
-        if path in CREDENTIAL_DIRS:
+        if path.lower() in CREDENTIAL_DIRS:
             node[name] = None
         elif is_dir:
             node[name] = {}

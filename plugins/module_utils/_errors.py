@@ -51,18 +51,19 @@ class ImdsUnreachableError(ImdsError):
     """Nothing answered: not on EC2, IPv6 endpoint off, or a firewall."""
 
     @classmethod
-    def no_answer(cls, endpoint, reason, timeout):
+    def no_answer(cls, endpoint, reason, timeout=None):
         ipv6 = ""
         if "[" in endpoint:
             ipv6 = (
                 ", or the IPv6 endpoint is not enabled (%s --http-protocol-ipv6 enabled; "
                 "Nitro instances only)" % MODIFY_OPTIONS
             )
+        within = " within %s s" % _seconds(timeout) if timeout is not None else ""
         return cls(
-            "No instance metadata service answered at %s within %s s (%s): this host does "
+            "No instance metadata service answered at %s%s (%s): this host does "
             "not look like an EC2 instance, or IMDS is turned off%s, or a firewall blocks it. "
             "Set AWS_EC2_METADATA_DISABLED=true to skip instance metadata off EC2."
-            % (endpoint, _seconds(timeout), reason, ipv6)
+            % (endpoint, within, reason, ipv6)
         )
 
     @classmethod
