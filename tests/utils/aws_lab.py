@@ -13,21 +13,29 @@ the registrations as moto holds them.
 The lab itself always talks to moto with dummy keys and never to IMDS.
 Against real AWS none of this is needed. Usage:
 
-    aws_lab.py up --state-dir DIR [--moto-port N] [--emulator-port N]
-    aws_lab.py snapshot --state-dir DIR
+    aws_lab.py up --state-dir DIR [--moto-port N] [--emulator-port N] [--ttl SECONDS]
+    aws_lab.py snapshot --state-dir DIR   # registrations as moto holds them
+    aws_lab.py requests --state-dir DIR   # who signed each request moto received
     aws_lab.py down --state-dir DIR
+
+A watchdog stops moto and the emulator after --ttl seconds, or as soon as the
+tests/utils/imds-netns run they were started in is over, should nobody call
+`down` (a failed molecule converge skips cleanup).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,13 +65,20 @@ def moto_env(moto_url):
     }
 
 
-def start_moto(port=None, host='127.0.0.1', log_path=None, timeout=30.0):
-    """Start moto_server; return (Popen, url) once it answers."""
+def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, timeout=30.0):
+    """Start moto_server; return (Popen, url) once it answers.
+
+    With RECORDING_PATH, moto appends every request (headers included) to that
+    file, which lets tests see which credentials signed them.
+    """
     port = port or free_port(host)
     binary = os.path.join(os.path.dirname(sys.executable), 'moto_server')
+    env = dict(os.environ)
+    if recording_path:
+        env.update(MOTO_ENABLE_RECORDING='true', MOTO_RECORDER_FILEPATH=recording_path)
     log = open(log_path or os.devnull, 'ab')
     proc = subprocess.Popen([binary, '-H', host, '-p', str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     log.close()
     url = 'http://%s:%d' % (host, port)
     deadline = time.monotonic() + timeout
@@ -172,9 +187,77 @@ def snapshot(lab):
     return result
 
 
-def up(state_dir, moto_port=None, emulator_port=None):
+def signed_requests(state_dir):
+    """Who signed each AWS request moto received: [{service, action, access_key_id, session_token}]."""
+    path = os.path.join(state_dir, 'moto-requests.jsonl')
+    result = []
+    if not os.path.exists(path):
+        return result
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            entry = json.loads(line)
+            headers = {name.lower(): value for name, value in entry['headers'].items()}
+            credential = re.search(r'Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/', headers.get('authorization', ''))
+            if not credential:
+                continue
+            body = entry.get('body') or ''
+            if entry.get('body_encoded'):
+                body = base64.b64decode(body).decode('utf-8', 'replace')
+            action = (headers.get('x-amz-target', '').rpartition('.')[2]
+                      or dict(urllib.parse.parse_qsl(body)).get('Action'))
+            result.append({
+                'service': credential.group(2),
+                'action': action,
+                'access_key_id': credential.group(1),
+                'session_token': headers.get('x-amz-security-token'),
+            })
+    return result
+
+
+def watch(pids, ttl, probe_netns):
+    """Stop the lab's processes after TTL seconds, or once the imds-netns run that owns them is over.
+
+    Inside tests/utils/imds-netns the emulator at 169.254.169.254:80 lives
+    exactly as long as the run; when it stops answering, nobody is left to
+    call `down`.
+    """
+    deadline = time.monotonic() + ttl
+    misses = 0
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids):
+            return
+        if probe_netns:
+            try:
+                socket.create_connection(('169.254.169.254', 80), timeout=1).close()
+                misses = 0
+            except OSError:
+                misses += 1
+                if misses >= 3:
+                    break
+        time.sleep(2)
+    for pid in pids:
+        _terminate(pid)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _terminate(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
+def up(state_dir, moto_port=None, emulator_port=None, ttl=1800):
     os.makedirs(state_dir, exist_ok=True)
-    moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'))
+    moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'),
+                                recording_path=os.path.join(state_dir, 'moto-requests.jsonl'))
     try:
         fixtures = create_fixtures(moto_url)
         data_path = os.path.join(state_dir, 'instance.json')
@@ -184,7 +267,14 @@ def up(state_dir, moto_port=None, emulator_port=None):
     except BaseException:
         moto.kill()
         raise
-    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid, emulator_pid=emulator.pid)
+    # Only inside imds-netns is 169.254.169.254 the test emulator; never probe it elsewhere.
+    probe = os.environ.get('IMDS_NETNS_INSIDE') == '1'
+    watchdog = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), 'watch', '--state-dir', state_dir, '--ttl', str(ttl),
+         '--pids', '%d,%d' % (moto.pid, emulator.pid)] + (['--probe-netns'] if probe else []),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid, emulator_pid=emulator.pid,
+               watchdog_pid=watchdog.pid, state_dir=os.path.abspath(state_dir))
     with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
         json.dump(lab, handle, indent=2)
     return lab
@@ -200,25 +290,30 @@ def down(state_dir):
         lab = load(state_dir)
     except FileNotFoundError:
         return
-    for key in ('emulator_pid', 'moto_pid'):
-        try:
-            os.kill(lab[key], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    for key in ('watchdog_pid', 'emulator_pid', 'moto_pid'):
+        if lab.get(key):
+            _terminate(lab[key])
     os.remove(os.path.join(state_dir, 'lab.json'))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['up', 'down', 'snapshot'])
+    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'requests', 'watch'])
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--moto-port', type=int)
     parser.add_argument('--emulator-port', type=int)
+    parser.add_argument('--ttl', type=float, default=1800, help='stop the lab after this many seconds at the latest')
+    parser.add_argument('--pids', help=argparse.SUPPRESS)
+    parser.add_argument('--probe-netns', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == 'up':
-        print(json.dumps(up(args.state_dir, args.moto_port, args.emulator_port), indent=2))
+        print(json.dumps(up(args.state_dir, args.moto_port, args.emulator_port, args.ttl), indent=2))
     elif args.command == 'snapshot':
         print(json.dumps(snapshot(load(args.state_dir)), indent=2))
+    elif args.command == 'requests':
+        print(json.dumps(signed_requests(args.state_dir), indent=2))
+    elif args.command == 'watch':
+        watch([int(pid) for pid in args.pids.split(',')], args.ttl, args.probe_netns)
     else:
         down(args.state_dir)
     return 0
