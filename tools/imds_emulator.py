@@ -37,6 +37,7 @@ import os
 import re
 import secrets
 import select
+import selectors
 import signal
 import socket
 import socketserver
@@ -578,6 +579,7 @@ class Emulator(object):
         self._records = []
         self._servers = []
         self._threads = []
+        self._wake = ()
         self._stopping = threading.Event()
         self._started_at = None
         self._last_modified = None
@@ -599,6 +601,7 @@ class Emulator(object):
             raise ValueError('%s is an IPv6 address but http_protocol_ipv6 is disabled (as on EC2 by default); '
                              'enable it to serve IPv6' % host)
         self._stopping.clear()
+        self._wake = socket.socketpair()
         self._started_at = time.monotonic()
         self._last_modified = email.utils.formatdate(time.time(), usegmt=True)
         with self._lock:
@@ -627,10 +630,7 @@ class Emulator(object):
         server_class = _Server6 if ':' in host else _Server
         server = server_class((host, port), self)
         self._servers.append(server)
-        try:
-            server.server_bind()
-        except OSError:
-            raise
+        server.server_bind()
         return server
 
     def _serve(self, server, delay):
@@ -640,12 +640,21 @@ class Emulator(object):
             if self._stopping.wait(delay):
                 return
             server.server_activate()
-        while not self._stopping.is_set():
-            server.handle_request()
+        # Waiting on the wake-up socket too lets stop() return at once
+        # instead of after a polling interval.
+        with selectors.DefaultSelector() as selector:
+            selector.register(server, selectors.EVENT_READ)
+            selector.register(self._wake[0], selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _events in selector.select():
+                    if key.fileobj is server and not self._stopping.is_set():
+                        server.handle_request()
 
     def stop(self):
         """Stop serving and release the port. Safe to call twice."""
         self._stopping.set()
+        if self._wake:
+            self._wake[1].send(b'x')
         for thread in self._threads:
             thread.join(5)
         self._threads = []
@@ -655,6 +664,9 @@ class Emulator(object):
         for server in self._servers:
             server.server_close()
         self._servers = []
+        for sock in self._wake:
+            sock.close()
+        self._wake = ()
 
     def __enter__(self):
         if not self._servers:
