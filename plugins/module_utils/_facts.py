@@ -163,18 +163,17 @@ def assemble_tree(leaves=None, trees=None):
 
     LEAVES maps leaf paths to bytes, or None for 404 (left out); TREES maps
     directory paths to read_tree() results, or None when the directory does
-    not exist. user-data stays bytes; other leaves become text.
+    not exist. user-data stays bytes, and is None when it was read and
+    there is none; other leaves become text.
     """
     tree = {}
     for path, subtree in (trees or {}).items():
         if subtree is not None:
             _insert(tree, _segments(path), subtree)
     for path, value in (leaves or {}).items():
-        if value is None:
-            continue
         if path.rstrip('/') == USER_DATA:
-            tree[USER_DATA] = bytes(value)
-        else:
+            tree[USER_DATA] = None if value is None else bytes(value)
+        elif value is not None:
             if isinstance(value, bytes):
                 value = value.decode('utf-8', errors='replace')
             _insert(tree, _segments(path), value)
@@ -212,7 +211,7 @@ def shape_facts(tree, groups):
     facts.update(_identity_facts(md, document))
     facts.update(_placement_facts(md, document))
     facts.update(_network_facts(md, document, 'network' in groups))
-    facts.update(_instance_facts(md))
+    facts.update(_instance_facts(md, 'instance' in groups))
     facts['tags'] = _tags(md) if 'tags' in groups else None
     facts['iam'] = _iam(md)
     facts.update(_user_data_facts(tree.get(USER_DATA)))
@@ -327,13 +326,13 @@ def _primary_interface(interfaces, mac):
     return {}
 
 
-def _instance_facts(md):
+def _instance_facts(md, gathered):
     return {
         'instance_life_cycle': _text(md.get('instance-life-cycle')),
         'instance_action': _text(md.get('instance-action')),
         'ami_launch_index': _integer(md.get('ami-launch-index')),
         'reservation_id': _text(md.get('reservation-id')),
-        'block_device_mapping': _string_leaves(md.get('block-device-mapping')),
+        'block_device_mapping': _string_leaves(md.get('block-device-mapping')) if gathered else None,
     }
 
 

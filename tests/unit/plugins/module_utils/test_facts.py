@@ -244,6 +244,11 @@ def test_full_tree_plan_reads_everything_the_old_module_read():
         leaves=('user-data',), trees=('meta-data/', 'dynamic/'))
 
 
+def test_assemble_tree_keeps_user_data_that_was_read_but_absent_as_none():
+    assert assemble_tree(leaves={'user-data': None}) == {'user-data': None}
+    assert assemble_tree(leaves={'meta-data/mac': None}) == {}
+
+
 def test_assemble_tree_nests_results_and_drops_404s():
     tree = assemble_tree(
         leaves={
@@ -468,7 +473,7 @@ def test_min_gives_identity_from_the_document_and_nothing_else():
     assert facts['local_ipv4'] == '10.0.0.12'
     assert facts['gather_subset'] == ['min']
     for key in ('public_ipv4', 'mac', 'vpc_id', 'security_groups', 'tags', 'user_data', 'public_keys',
-                'availability_zone_id', 'partition'):
+                'availability_zone_id', 'partition', 'block_device_mapping', 'ami_launch_index'):
         assert facts[key] is None, key
     assert facts['network'] == {'interfaces': None}
     assert facts['iam']['role_name'] is None
