@@ -31,7 +31,7 @@ system-deps:
 test: venv system-deps
 	@$(MAKE) --no-print-directory -k unit integration molecule
 
-unit: venv
+unit: venv system-deps
 	@$(UTILS)/run-pytest unit tests/unit
 
 integration: venv system-deps
