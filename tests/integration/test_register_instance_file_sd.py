@@ -1,0 +1,441 @@
+"""The register_instance role with the file_sd backend, run by ansible-playbook.
+
+Each run happens in a fresh network namespace with the emulator at the
+default metadata address (tests/integration/conftest.py). Expected values
+come from the emulator's instance data, so the tests check that the role
+registers what IMDS says, whatever the built-in instance holds.
+"""
+import concurrent.futures
+import copy
+import json
+import os
+import re
+import stat
+import sys
+
+import pytest
+
+from collection_path import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+import imds_emulator  # noqa: E402
+
+ROLE = "cloudmeta.imds.register_instance"
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def role_playbook(tmp_path, discovered_out=None):
+    """A playbook that runs the role and saves register_instance_discovered."""
+    tasks = [{"name": "Run the role", "ansible.builtin.include_role": {"name": ROLE}}]
+    if discovered_out:
+        tasks.append({
+            "name": "Save what the role discovered",
+            "ansible.builtin.copy": {
+                "content": "{{ register_instance_discovered | to_json }}",
+                "dest": str(discovered_out),
+                "mode": "0600",
+            },
+            "check_mode": False,
+            "changed_when": False,
+        })
+    path = tmp_path / "play.yml"
+    path.write_text(json.dumps([{"name": "Role under test", "hosts": "localhost", "gather_facts": False,
+                                 "tasks": tasks}]))
+    return str(path)
+
+
+def extra_vars(tmp_path, name="vars.json", **variables):
+    path = tmp_path / name
+    path.write_text(json.dumps(variables))
+    return ("-e", "@" + str(path))
+
+
+def recap(result):
+    """(ok, changed, failed) of the one host, or fail with the output."""
+    match = RECAP.search(result.stdout)
+    assert match, result.stdout
+    ok, changed, _unreachable, failed = (int(n) for n in match.groups())
+    return ok, changed, failed
+
+
+def instance():
+    """What the emulator serves by default: the expected values."""
+    data = imds_emulator.builtin_instance()
+    md = data["meta-data"]
+    macs = md["network"]["interfaces"]["macs"]
+    by_device = {int(eni["device-number"]): dict(eni, mac=mac) for mac, eni in macs.items()}
+    return data, md, by_device
+
+
+def expected_labels(md, eni, service, **extra):
+    labels = {
+        "service": service,
+        "instance_id": md["instance-id"],
+        "region": md["placement"]["region"],
+        "availability_zone": md["placement"]["availability-zone"],
+        "availability_zone_id": md["placement"]["availability-zone-id"],
+        "vpc_id": eni["vpc-id"],
+        "subnet_id": eni["subnet-id"],
+    }
+    labels.update(extra)
+    return labels
+
+
+@pytest.fixture
+def sd_dir(tmp_path):
+    return tmp_path / "file_sd"
+
+
+@pytest.fixture
+def register(run_playbook, tmp_path, sd_dir):
+    """register(**role_vars, _args=(), _emulator=()) -> (result, discovered or None)."""
+
+    def _register(_args=(), _emulator=(), **role_vars):
+        variables = dict(register_instance_service_name="node", register_instance_port=9100,
+                         register_instance_file_sd_dir=str(sd_dir))
+        variables.update(role_vars)
+        out = tmp_path / "discovered.json"
+        if out.exists():
+            out.unlink()
+        result = run_playbook(role_playbook(tmp_path, out), emulator_args=_emulator,
+                              args=extra_vars(tmp_path, **variables) + tuple(_args))
+        discovered = json.loads(out.read_text()) if out.exists() else None
+        return result, discovered
+
+    return _register
+
+
+def sd_file(sd_dir, service, instance_id):
+    return sd_dir / ("%s-%s.json" % (service, instance_id))
+
+
+def test_registers_the_primary_address_with_identity_labels(register, sd_dir):
+    data, md, by_device = instance()
+    result, discovered = register(register_instance_labels={"team": "platform", "tier": 3})
+    assert result.returncode == 0, result.stdout
+    assert recap(result)[1] >= 1
+
+    path = sd_file(sd_dir, "node", md["instance-id"])
+    groups = json.loads(path.read_text())
+    assert groups == [{
+        "targets": ["%s:9100" % md["local-ipv4"]],
+        "labels": expected_labels(md, by_device[0], "node", team="platform", tier="3"),
+    }]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(os.listdir(sd_dir)) == [path.name], "no temporary file may be left behind"
+
+    assert discovered == {
+        "address": md["local-ipv4"],
+        "port": 9100,
+        "service_name": "node",
+        "instance_id": md["instance-id"],
+        "region": md["placement"]["region"],
+        "availability_zone": md["placement"]["availability-zone"],
+        "availability_zone_id": md["placement"]["availability-zone-id"],
+        "subnet_id": by_device[0]["subnet-id"],
+        "vpc_id": by_device[0]["vpc-id"],
+        "account_id": data["dynamic"]["instance-identity"]["document"]["accountId"],
+    }
+
+
+def test_second_run_changes_nothing_and_a_new_port_rewrites(register, sd_dir):
+    _data, md, _by_device = instance()
+    first, _ = register()
+    assert first.returncode == 0, first.stdout
+    path = sd_file(sd_dir, "node", md["instance-id"])
+    before = path.read_text()
+
+    again, _ = register()
+    assert again.returncode == 0, again.stdout
+    assert recap(again)[1] == 0, again.stdout
+    assert path.read_text() == before
+
+    moved, _ = register(register_instance_port=9200)
+    assert moved.returncode == 0, moved.stdout
+    assert recap(moved)[1] == 1, moved.stdout
+    assert json.loads(path.read_text())[0]["targets"] == ["%s:9200" % md["local-ipv4"]]
+
+
+def test_check_mode_reports_the_change_and_writes_nothing(register, sd_dir):
+    result, _ = register(_args=("--check",))
+    assert result.returncode == 0, result.stdout
+    assert recap(result)[1] >= 1, result.stdout
+    assert not sd_dir.exists()
+
+
+def test_check_mode_after_registering_reports_no_change(register, sd_dir):
+    assert register()[0].returncode == 0
+    result, _ = register(_args=("--check",))
+    assert result.returncode == 0, result.stdout
+    assert recap(result)[1] == 0, result.stdout
+
+
+def test_absent_removes_the_file_and_tolerates_it_being_gone(register, sd_dir):
+    _data, md, _by_device = instance()
+    assert register()[0].returncode == 0
+    path = sd_file(sd_dir, "node", md["instance-id"])
+    other = sd_dir / "other-service.json"
+    other.write_text("[]")
+
+    check, _ = register(_args=("--check",), register_instance_state="absent")
+    assert check.returncode == 0, check.stdout
+    assert recap(check)[1] == 1 and path.exists()
+
+    gone, _ = register(register_instance_state="absent")
+    assert gone.returncode == 0, gone.stdout
+    assert recap(gone)[1] == 1
+    assert not path.exists()
+    assert other.exists(), "deregistering must touch only this instance's file"
+
+    again, _ = register(register_instance_state="absent")
+    assert again.returncode == 0, again.stdout
+    assert recap(again)[1] == 0
+
+
+def test_absent_needs_no_port(register, sd_dir):
+    assert register()[0].returncode == 0
+    result, _ = register(register_instance_state="absent", register_instance_port=None)
+    assert result.returncode == 0, result.stdout
+    assert list(sd_dir.iterdir()) == []
+
+
+def test_file_mode_and_existing_directory_mode(register, sd_dir):
+    _data, md, _by_device = instance()
+    sd_dir.mkdir()
+    sd_dir.chmod(0o750)
+    result, _ = register(register_instance_file_sd_mode="0600")
+    assert result.returncode == 0, result.stdout
+    assert stat.S_IMODE(sd_file(sd_dir, "node", md["instance-id"]).stat().st_mode) == 0o600
+    assert stat.S_IMODE(sd_dir.stat().st_mode) == 0o750, "an existing directory keeps its mode"
+
+
+@pytest.mark.parametrize("choice, device", [
+    ({"register_instance_interface_device": 1}, 1),
+    ("mac-of-device-1", 1),
+    ({"register_instance_interface_device": 0}, 0),
+])
+def test_interface_choice_sets_address_subnet_and_vpc(register, sd_dir, choice, device):
+    _data, md, by_device = instance()
+    if choice == "mac-of-device-1":
+        choice = {"register_instance_interface_mac": by_device[1]["mac"].upper()}
+    result, discovered = register(**choice)
+    assert result.returncode == 0, result.stdout
+    eni = by_device[device]
+    assert discovered["address"] == eni["local-ipv4s"][0]
+    assert (discovered["subnet_id"], discovered["vpc_id"]) == (eni["subnet-id"], eni["vpc-id"])
+    group = json.loads(sd_file(sd_dir, "node", md["instance-id"]).read_text())[0]
+    assert group["targets"] == ["%s:9100" % eni["local-ipv4s"][0]]
+    assert group["labels"]["subnet_id"] == eni["subnet-id"]
+
+
+def test_explicit_address_takes_the_subnet_of_its_interface(register):
+    _data, _md, by_device = instance()
+    secondary_ip = by_device[0]["local-ipv4s"][-1]
+    result, discovered = register(register_instance_address=secondary_ip)
+    assert result.returncode == 0, result.stdout
+    assert discovered["address"] == secondary_ip
+    assert discovered["subnet_id"] == by_device[0]["subnet-id"]
+
+    second_eni_ip = by_device[1]["local-ipv4s"][0]
+    result, discovered = register(register_instance_address=second_eni_ip)
+    assert result.returncode == 0, result.stdout
+    assert discovered["subnet_id"] == by_device[1]["subnet-id"]
+
+
+def test_explicit_address_outside_the_instance_uses_the_primary_subnet(register, sd_dir):
+    _data, md, by_device = instance()
+    result, discovered = register(register_instance_address="2001:db8::7")
+    assert result.returncode == 0, result.stdout
+    assert discovered["subnet_id"] == by_device[0]["subnet-id"]
+    group = json.loads(sd_file(sd_dir, "node", md["instance-id"]).read_text())[0]
+    assert group["targets"] == ["[2001:db8::7]:9100"]
+
+
+def test_missing_interface_fails_and_lists_the_interfaces(register, sd_dir):
+    _data, _md, by_device = instance()
+    result, _ = register(register_instance_interface_device=7)
+    assert result.returncode != 0
+    assert "No network interface with device number 7" in result.stdout
+    for device, eni in by_device.items():
+        assert "%d = %s" % (device, eni["mac"]) in result.stdout
+    assert not sd_dir.exists()
+
+
+def write_instance_data(tmp_path, n, **changes):
+    """An emulator data file for another instance of the same shape."""
+    data = copy.deepcopy(imds_emulator.builtin_instance())
+    md = data["meta-data"]
+    document = data["dynamic"]["instance-identity"]["document"]
+    instance_id = changes.get("instance_id", "i-%017x" % (0xabc000 + n))
+    address = changes.get("address", "10.0.1.%d" % (100 + n))
+    md["instance-id"] = document["instanceId"] = instance_id
+    md["local-ipv4"] = document["privateIp"] = address
+    md["network"]["interfaces"]["macs"][md["mac"]]["local-ipv4s"] = [address]
+    path = tmp_path / ("instance-%d.json" % n)
+    path.write_text(json.dumps(data))
+    return path, instance_id, address
+
+
+def test_concurrent_registrations_into_one_directory_all_survive(run_playbook, tmp_path, sd_dir):
+    _data, md, by_device = instance()
+    playbook = role_playbook(tmp_path)
+    variables = extra_vars(tmp_path, register_instance_service_name="node", register_instance_port=9100,
+                           register_instance_file_sd_dir=str(sd_dir))
+    instances = [write_instance_data(tmp_path, n) for n in range(5)]
+
+    def run(spec):
+        data_file, _instance_id, _address = spec
+        return run_playbook(playbook, emulator_args=("--data", str(data_file)), args=variables)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(instances)) as pool:
+        results = list(pool.map(run, instances))
+    for result in results:
+        assert result.returncode == 0, result.stdout
+
+    expected = {"node-%s.json" % instance_id for _f, instance_id, _a in instances}
+    assert set(os.listdir(sd_dir)) == expected
+    for _data_file, instance_id, address in instances:
+        groups = json.loads((sd_dir / ("node-%s.json" % instance_id)).read_text())
+        assert groups == [{"targets": ["%s:9100" % address],
+                           "labels": dict(expected_labels(md, by_device[0], "node"), instance_id=instance_id)}]
+
+
+@pytest.mark.parametrize("bad_id", ["../../../tmp/escape", "i-0123 rm", ""])
+def test_untrusted_instance_id_is_refused(run_playbook, tmp_path, sd_dir, bad_id):
+    data_file, _instance_id, _address = write_instance_data(tmp_path, 0, instance_id=bad_id)
+    result = run_playbook(role_playbook(tmp_path), emulator_args=("--data", str(data_file)),
+                          args=extra_vars(tmp_path, register_instance_service_name="node", register_instance_port=9100,
+                                          register_instance_file_sd_dir=str(sd_dir)))
+    assert result.returncode != 0
+    assert "did not give a usable instance ID" in result.stdout
+    assert not sd_dir.exists()
+
+
+def test_reuses_facts_gathered_earlier_in_the_play(run_playbook, tmp_path, sd_dir):
+    """A full metadata_facts run before the role is neither repeated nor replaced."""
+    out = tmp_path / "after.json"
+    play = [{
+        "name": "Facts, then the role",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Gather everything", "cloudmeta.imds.metadata_facts": {"gather_subset": ["all"]}},
+            {"name": "Forget the emulator's request log", "ansible.builtin.uri": {
+                "url": "http://169.254.169.254/_emulator/reset", "method": "POST", "use_proxy": False}},
+            {"name": "Register", "ansible.builtin.include_role": {"name": ROLE}},
+            {"name": "Count IMDS requests since the reset", "ansible.builtin.uri": {
+                "url": "http://169.254.169.254/_emulator/requests", "return_content": True, "use_proxy": False},
+             "register": "log"},
+            {"name": "Save", "ansible.builtin.copy": {
+                "content": "{{ {'requests': log.json['count'], 'tags': ansible_facts['ec2']['tags']} | to_json }}",
+                "dest": str(out), "mode": "0600"}},
+        ],
+    }]
+    playbook = tmp_path / "reuse.yml"
+    playbook.write_text(json.dumps(play))
+    result = run_playbook(str(playbook), args=extra_vars(
+        tmp_path, register_instance_service_name="node", register_instance_port=9100,
+        register_instance_file_sd_dir=str(sd_dir)))
+    assert result.returncode == 0, result.stdout
+    after = json.loads(out.read_text())
+    assert after["requests"] == 0
+    assert after["tags"] == imds_emulator.builtin_instance()["meta-data"]["tags"]["instance"]
+
+
+def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
+    """register_instance_use_gathered_facts: false sends the small subset read."""
+    out = tmp_path / "after.json"
+    play = [{
+        "name": "Facts, then the role",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Gather everything", "cloudmeta.imds.metadata_facts": {"gather_subset": ["all"]}},
+            {"name": "Forget the emulator's request log", "ansible.builtin.uri": {
+                "url": "http://169.254.169.254/_emulator/reset", "method": "POST", "use_proxy": False}},
+            {"name": "Register", "ansible.builtin.include_role": {"name": ROLE}},
+            {"name": "Read the emulator's request log", "ansible.builtin.uri": {
+                "url": "http://169.254.169.254/_emulator/requests", "return_content": True, "use_proxy": False},
+             "register": "log"},
+            {"name": "Save", "ansible.builtin.copy": {
+                "content": "{{ log.json['requests'] | map(attribute='path') | list | to_json }}",
+                "dest": str(out), "mode": "0600"}},
+        ],
+    }]
+    playbook = tmp_path / "refresh.yml"
+    playbook.write_text(json.dumps(play))
+    result = run_playbook(str(playbook), args=extra_vars(
+        tmp_path, register_instance_service_name="node", register_instance_port=9100,
+        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False))
+    assert result.returncode == 0, result.stdout
+    paths = json.loads(out.read_text())
+    assert any(p.endswith("/placement/availability-zone-id") for p in paths), paths
+    assert not any("/tags/" in p or "user-data" in p or "/iam/" in p for p in paths), paths
+
+
+# Each case: role variables and a piece of the message the user must see.
+# The emulator runs with --http-endpoint disabled: a case that got past
+# validation would fail on IMDS with another message instead.
+INVALID = [
+    ({"register_instance_service_name": None}, "The file_sd backend needs register_instance_service_name"),
+    ({"register_instance_service_name": "../etc"}, "register_instance_service_name must be 1 to 63"),
+    ({"register_instance_port": None}, "The file_sd backend needs register_instance_port"),
+    ({"register_instance_port": 70000}, "register_instance_port must be between 1 and 65535"),
+    ({"register_instance_port": "http"}, "register_instance_port"),
+    ({"register_instance_backend": "consul"}, "register_instance_backend"),
+    ({"register_instance_state": "gone"}, "register_instance_state"),
+    ({"register_instance_interface_device": 1, "register_instance_interface_mac": "0a:1b:2c:3d:4e:60"},
+     "Set at most one of register_instance_address"),
+    ({"register_instance_interface_mac": "not-a-mac"}, "register_instance_interface_mac must look like"),
+    ({"register_instance_address": "10.0.1.300"}, "register_instance_address must be an IPv4 or IPv6"),
+    ({"register_instance_labels": {"bad-name": "x"}}, "Prometheus label names must match"),
+    ({"register_instance_labels": {"region": "x"}}, "must not be one the role sets itself"),
+    ({"register_instance_labels": {"nested": {"a": 1}}}, "must be strings or numbers"),
+    ({"register_instance_file_sd_dir": "relative/dir"}, "register_instance_file_sd_dir must be an absolute path"),
+    ({"register_instance_backend": "elbv2"}, "The elbv2 backend needs register_instance_elbv2_target_group_arn"),
+    ({"register_instance_backend": "elbv2", "register_instance_elbv2_target_group_arn": "tg-1"},
+     "The elbv2 backend needs register_instance_elbv2_target_group_arn"),
+    ({"register_instance_backend": "cloudmap"}, "The cloudmap backend needs register_instance_cloudmap_service_id"),
+    ({"register_instance_backend": "haproxy"}, "The haproxy backend needs register_instance_haproxy_socket"),
+    ({"register_instance_backend": "etcd"}, "The etcd backend needs register_instance_etcd_url"),
+    ({"register_instance_backend": "etcd", "register_instance_etcd_url": "127.0.0.1:2379"},
+     "The etcd backend needs register_instance_etcd_url"),
+]
+
+
+VALIDATING_ACTIONS = ("ansible.builtin.assert", "ansible.builtin.validate_argument_spec")
+
+
+def test_invalid_settings_fail_before_any_metadata_request(run_playbook, tmp_path, sd_dir):
+    """All cases in one playbook run: each in a block whose rescue records the message."""
+    out = tmp_path / "outcomes.json"
+    base = dict(register_instance_service_name="node", register_instance_port=9100,
+                register_instance_file_sd_dir=str(sd_dir))
+    tasks = [{"name": "Start with no outcomes", "ansible.builtin.set_fact": {"outcomes": []}}]
+    for n, (overrides, _message) in enumerate(INVALID):
+        tasks.append({
+            "name": "Case %d" % n,
+            "block": [
+                {"name": "Run the role", "ansible.builtin.include_role": {"name": ROLE},
+                 "vars": dict(base, **overrides)},
+                {"name": "Record a pass", "ansible.builtin.set_fact": {"outcomes": "{{ outcomes + ['passed'] }}"}},
+            ],
+            "rescue": [
+                {"name": "Record the failure", "ansible.builtin.set_fact": {
+                    "outcomes": "{{ outcomes + [{'msg': ansible_failed_result.msg, 'action': ansible_failed_task.action}] }}"}},
+            ],
+        })
+    tasks.append({"name": "Save", "ansible.builtin.copy": {
+        "content": "{{ outcomes | to_json }}", "dest": str(out), "mode": "0600"}})
+    playbook = tmp_path / "invalid.yml"
+    playbook.write_text(json.dumps([{"name": "Invalid settings", "hosts": "localhost", "gather_facts": False,
+                                     "tasks": tasks}]))
+    result = run_playbook(str(playbook), emulator_args=("--http-endpoint", "disabled"))
+    assert result.returncode == 0, result.stdout
+    outcomes = json.loads(out.read_text())
+    assert len(outcomes) == len(INVALID)
+    for (overrides, message), outcome in zip(INVALID, outcomes):
+        assert outcome != "passed", overrides
+        assert message in outcome["msg"], (overrides, outcome)
+        assert outcome["action"] in VALIDATING_ACTIONS, (overrides, outcome)
+    assert not sd_dir.exists()
