@@ -3,6 +3,7 @@ import base64
 import gzip
 import json
 import os
+import re
 
 import pytest
 
@@ -119,3 +120,14 @@ def test_invalid_json_file_names_the_file(tmp_path):
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json: invalid JSON"):
         imds_emulator.Emulator(str(path))
+
+
+def test_the_example_in_the_user_guide_is_valid(start_emulator, http_for):
+    guide = os.path.join(os.path.dirname(EXAMPLES_DIR), os.pardir, "docs", "emulator.md")
+    with open(guide, encoding="utf-8") as handle:
+        blocks = re.findall(r"```json\n(.*?)```", handle.read(), re.S)
+    assert len(blocks) == 1
+    http = http_for(start_emulator(json.loads(blocks[0])))
+    assert http.get_v2("/latest/meta-data/public-keys/").body == b"0=admin"
+    assert http.get_v2("/latest/meta-data/tags/instance/team:owner").body == b"ops"
+    assert gzip.decompress(http.get_v2("/latest/user-data").body).startswith(b"#!/bin/bash")
