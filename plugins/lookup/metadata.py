@@ -83,7 +83,7 @@ notes:
   - With O(recursive=true), a whole directory costs one request per entry; prefer listing
     single values when only a few are needed.
   - Without C(wantlist=true), Ansible returns a single term's value as is and joins several string
-    values with commas; use P(ansible.builtin.query#lookup) (C(query)) to always get a list.
+    values with commas; use C(query()) (or C(wantlist=true)) to always get a list.
 seealso:
   - module: cloudmeta.imds.metadata_facts
   - name: Instance metadata categories

@@ -103,12 +103,10 @@ def unanswered_port():
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
     port = listener.getsockname()[1]
-    fillers = []
-    for _ in range(2):
-        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers = [socket.socket(socket.AF_INET, socket.SOCK_STREAM), socket.socket(socket.AF_INET, socket.SOCK_STREAM)]
+    for filler in fillers:
         filler.setblocking(False)
         filler.connect_ex(("127.0.0.1", port))
-        fillers.append(filler)
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     probe.settimeout(0.3)
     try:
