@@ -16,6 +16,17 @@ def test_several_terms_come_back_in_order_with_one_token(read, emulator):
     assert emulator.count("GET") == 4
 
 
+def test_leaves_listings_trees_and_user_data_share_one_token(read, emulator):
+    instance_id, tag_keys, placement, user_data = read(
+        "instance-id", "tags/instance/", "placement", "user-data", recursive=True)
+
+    assert instance_id == "i-0123456789abcdef0"
+    assert placement["region"] == "eu-west-1"
+    assert set(tag_keys) >= {"Name", "team:owner"}
+    assert user_data.startswith("#cloud-config")
+    assert emulator.count("PUT") == 1
+
+
 def test_no_terms_send_no_request(read, emulator):
     assert read() == []
     assert emulator.count() == 0
