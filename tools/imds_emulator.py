@@ -44,6 +44,7 @@ import socketserver
 import sys
 import threading
 import time
+import traceback
 from urllib.parse import unquote, urlsplit
 
 API_VERSIONS = (
@@ -111,6 +112,7 @@ REASONS = {
     404: 'Not Found',
     405: 'Method Not Allowed',
     429: 'Too Many Requests',
+    500: 'Internal Server Error',
     503: 'Service Unavailable',
 }
 
@@ -324,11 +326,15 @@ def _check_tree(node, path):
     for name, value in node.items():
         where = '/'.join(path + (str(name),))
         if not isinstance(name, str) or not name or '/' in name or name in ('.', '..'):
-            raise ValueError('%s: names must be non-empty strings without "/"' % where)
+            raise ValueError('%s: names must be non-empty strings without "/" (quote numbers in YAML)' % where)
         if path == PUBLIC_KEYS_PATH and not PUBLIC_KEY_LABEL.match(name):
             raise ValueError('%s: public keys are named "<index>=<key name>", e.g. "0=my-key"' % where)
         child = path + (name,)
-        if _is_json_leaf(child) and isinstance(value, (dict, list, str)):
+        if _is_json_leaf(child) and isinstance(value, (dict, list)):
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError('%s: not representable as JSON: %s (quote dates and times in YAML)' % (where, exc))
             continue
         if isinstance(value, dict):
             _check_tree(value, child)
@@ -337,7 +343,8 @@ def _check_tree(node, path):
                 if isinstance(item, (dict, list)):
                     raise ValueError('%s: a multi-valued leaf is a list of plain values' % where)
         elif value is not None and not isinstance(value, (str, int, float, bool)):
-            raise ValueError('%s: unsupported value of type %s' % (where, type(value).__name__))
+            raise ValueError('%s: unsupported value of type %s (quote dates and times in YAML)'
+                             % (where, type(value).__name__))
 
 
 def _user_data_bytes(value):
@@ -700,9 +707,10 @@ class Emulator(object):
     def _arm_timers(self, changed=None):
         # Notices count from start, or from the moment the knob is set later.
         now = time.monotonic()
-        if changed is None or 'spot_action_after' in changed or 'spot_action' in changed:
+        if changed is None or 'spot_action_after' in changed:
             after = self._knobs['spot_action_after']
             self._spot_at = None if after is None else now + after
+        if changed is None or 'spot_action_after' in changed or 'spot_action' in changed:
             self._spot_notice = None
         if changed is None or 'rebalance_after' in changed:
             after = self._knobs['rebalance_after']
@@ -766,16 +774,22 @@ class Emulator(object):
         segments = path.split('/')[1:]
         is_token_path = len(segments) == 3 and segments[1:] == ['api', 'token']
         with self._lock:
-            response = self._fault(is_token_path)
-            if response is None:
-                if knobs['http_endpoint'] == 'disabled':
-                    response = _Response(403, error_page(403))
-                elif is_token_path:
-                    response = self._token_request(handler, method, segments[0], had_xff, knobs)
-                elif method in ('GET', 'HEAD'):
-                    response = self._metadata_request(handler, path, knobs)
-                else:
-                    response = _Response(405, error_page(405), [('Allow', 'GET, HEAD')])
+            try:
+                response = self._fault(is_token_path)
+                if response is None:
+                    if knobs['http_endpoint'] == 'disabled':
+                        response = _Response(403, error_page(403))
+                    elif is_token_path:
+                        response = self._token_request(handler, method, segments[0], had_xff, knobs)
+                    elif method in ('GET', 'HEAD'):
+                        response = self._metadata_request(handler, path, knobs)
+                    else:
+                        response = _Response(405, error_page(405), [('Allow', 'GET, HEAD')])
+            except Exception:  # pylint: disable=broad-exception-caught
+                # Usually instance data edited into something unservable; a
+                # 500 with the traceback beats a silently dropped connection.
+                sys.stderr.write('imds_emulator: error answering %s %s:\n%s' % (method, path, traceback.format_exc()))
+                response = _Response(500, error_page(500))
             self._records.append(RequestRecord(
                 method, handler.path, response.status if response else None, had_token, had_xff))
         if response is None:
@@ -1026,6 +1040,16 @@ def _non_negative_float(text):
     return value
 
 
+def _port(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('not a port number: %r' % text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError('must be between 0 and 65535: %r' % text)
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='imds_emulator.py',
@@ -1034,7 +1058,7 @@ def build_parser():
                     'Never point it at, or run it on, a real metadata address outside a private network namespace.')
     add = parser.add_argument
     add('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
-    add('--port', type=int, default=0, help='port to listen on; 0 picks a free one (default 0)')
+    add('--port', type=_port, default=0, help='port to listen on; 0 picks a free one (default 0)')
     add('--data', metavar='FILE', help='instance data (JSON, or YAML with PyYAML); default: the built-in instance')
     add('--dump-builtin', action='store_true', help='print the built-in instance as a data file (JSON) and exit')
     add('-v', '--verbose', action='store_true', help='log every request to stderr')

@@ -105,6 +105,7 @@ def test_ipv6_endpoint_prints_a_second_url(run_cli, http_for):
     (["--host", "::1"], "http_protocol_ipv6 is disabled"),
     (["--http-put-response-hop-limit", "65"], "between 1 and 64"),
     (["--latency", "-1"], "must be >= 0"),
+    (["--port", "70000"], "between 0 and 65535"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message):
     result = subprocess.run([sys.executable, SCRIPT, "--port", "0", *args],

@@ -115,6 +115,20 @@ def test_invalid_data_is_refused_with_the_offending_path(data, message):
         imds_emulator.Emulator(data)
 
 
+@pytest.mark.parametrize("yaml_text, message", [
+    ("meta-data:\n  ami-launch-index: 2030-01-01\n",
+     "meta-data/ami-launch-index: unsupported value of type date"),
+    ("meta-data:\n  iam:\n    info:\n      LastUpdated: 2030-01-01T00:00:00Z\n",
+     "meta-data/iam/info: not representable as JSON"),
+])
+def test_unquoted_yaml_dates_are_refused_with_a_hint(tmp_path, yaml_text, message):
+    pytest.importorskip("yaml")
+    path = tmp_path / "dated.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message + ".*quote dates and times in YAML"):
+        imds_emulator.Emulator(str(path))
+
+
 def test_invalid_json_file_names_the_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json", encoding="utf-8")

@@ -83,3 +83,11 @@ def test_rebalance_recommendation_appears_after_the_delay(emu, http):
     notice = json.loads(http.get_v2("/latest/meta-data/events/recommendations/rebalance").body)
     assert list(notice) == ["noticeTime"]
     assert http.get_v2("/latest/meta-data/events/maintenance/scheduled").body == b"[]"
+
+
+def test_changing_the_spot_action_updates_a_notice_already_shown(start_emulator, http_for):
+    emulator = start_emulator(spot_action_after=0)
+    http = http_for(emulator)
+    assert json.loads(http.get_v2("/latest/meta-data/spot/instance-action").body)["action"] == "terminate"
+    emulator.configure(spot_action="hibernate")
+    assert json.loads(http.get_v2("/latest/meta-data/spot/instance-action").body)["action"] == "hibernate"

@@ -242,3 +242,12 @@ def test_no_maintenance_events_is_an_empty_json_array(http):
 def test_instance_data_edited_live_is_served(emu, http):
     emu.instance["meta-data"]["tags"]["instance"]["Name"] = "renamed"
     assert http.get_v2("/latest/meta-data/tags/instance/Name").body == b"renamed"
+
+
+def test_data_edited_into_something_unservable_answers_500(emu, http, capfd):
+    emu.instance["meta-data"]["iam"]["info"] = {"LastUpdated": object()}
+    reply = http.get_v2("/latest/meta-data/iam/info")
+    assert reply.status == 500
+    assert emu.requests[-1].status == 500
+    assert "TypeError" in capfd.readouterr().err
+    assert http.get_v2("/latest/meta-data/instance-id").status == 200
