@@ -55,7 +55,7 @@ def _play(side, out_dir):
 
 @pytest.fixture
 def side_by_side(run_playbook, tmp_path):
-    """side_by_side(emulator_args=()) -> (old, new): each {'returned', 'vars', 'facts'}."""
+    """side_by_side(emulator_args=()) -> (old, new), each {'returned', 'vars', 'facts'}."""
 
     def _run(emulator_args=()):
         playbook = tmp_path / "parity.yml"
@@ -67,7 +67,7 @@ def side_by_side(run_playbook, tmp_path):
             with open(str(tmp_path / (side + ".json")), encoding="utf-8") as handle:
                 sides.append(json.load(handle))
         sides[1]["returned"].pop("ec2")
-        return sides[0], sides[1], result.stdout
+        return sides[0], sides[1]
 
     return _run
 
@@ -79,7 +79,7 @@ def assert_parity(old, new):
 
 
 def test_builtin_instance_gives_the_same_facts_but_no_credentials(side_by_side):
-    old, new, _ = side_by_side()
+    old, new = side_by_side()
     assert_parity(old, new)
 
     seen = new["vars"]
@@ -121,7 +121,7 @@ def test_odd_instance_gives_the_same_facts_as_the_old_module(side_by_side, tmp_p
     data_file = tmp_path / "instance.json"
     data_file.write_text(json.dumps(data))
 
-    old, new, _ = side_by_side(("--data", str(data_file)))
+    old, new = side_by_side(("--data", str(data_file)))
     assert_parity(old, new)
     seen = new["vars"]
     assert seen["ansible_ec2_user_data"] == "None"
@@ -131,7 +131,7 @@ def test_odd_instance_gives_the_same_facts_as_the_old_module(side_by_side, tmp_p
 
 
 def test_tags_disabled_gives_the_same_facts_as_the_old_module(side_by_side):
-    old, new, _ = side_by_side(("--instance-metadata-tags", "disabled"))
+    old, new = side_by_side(("--instance-metadata-tags", "disabled"))
     assert_parity(old, new)
     assert new["vars"]["ansible_ec2_instance_tags_keys"] == []
     assert new["vars"]["ansible_ec2_instance_tags"] == {}

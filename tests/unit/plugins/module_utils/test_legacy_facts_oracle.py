@@ -7,6 +7,7 @@ as the module does for legacy_facts, and shapes the tree. The outputs must
 agree except for the differences documented in docs/legacy_facts.md.
 """
 import base64
+import collections
 import copy
 import gzip
 import json
@@ -19,6 +20,9 @@ from imds_emulator import builtin_instance
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsNotFoundError
 from ansible_collections.cloudmeta.imds.plugins.module_utils._legacy_facts import legacy_facts
+
+
+Run = collections.namedtuple("Run", "facts warnings")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ class OldModuleStub(object):
 
 @pytest.fixture
 def old_facts(ec2_metadata_class, tmp_path, monkeypatch):
-    """old_facts(url) -> (facts, warnings) from amazon.aws.ec2_metadata_facts' own code."""
+    """old_facts(url) -> Run(facts, warnings) from amazon.aws.ec2_metadata_facts' own code."""
     # fetch_url builds a TLS context, loading the CA store, for every plain
     # HTTP request (most of the old module's 4 s here). One shared context
     # changes no fact and keeps these tests quick.
@@ -72,14 +76,14 @@ def old_facts(ec2_metadata_class, tmp_path, monkeypatch):
             ec2_userdata_uri=base + "user-data/",
             ec2_dynamicdata_uri=base + "dynamic/",
         )
-        return metadata.run(), module.warnings
+        return Run(metadata.run(), module.warnings)
 
     return _run
 
 
 @pytest.fixture
 def new_facts(make_client):
-    """new_facts(emulator) -> (facts, warnings): the full tree read by the client, then legacy_facts."""
+    """new_facts(emulator) -> Run(facts, warnings): the full tree read by the client, then legacy_facts."""
 
     def _run(emulator):
         client = make_client(emulator)
@@ -91,7 +95,7 @@ def new_facts(make_client):
                 pass
         tree["user-data"] = client.get_many(["user-data"])["user-data"]
         warnings = []
-        return legacy_facts(tree, warn=warnings.append), warnings
+        return Run(legacy_facts(tree, warn=warnings.append), warnings)
 
     return _run
 
@@ -109,8 +113,8 @@ def assert_parity(old, new):
 
 def test_builtin_instance_matches_the_old_module(make_emulator, old_facts, new_facts):
     emulator = make_emulator()
-    old, _ = old_facts(emulator.url)
-    new, _ = new_facts(emulator)
+    old = old_facts(emulator.url).facts
+    new = new_facts(emulator).facts
     assert_parity(old, new)
     # The instance really exercises the interesting facts.
     assert old["ansible_ec2_instance_tags_keys"] == new["ansible_ec2_instance_tags_keys"]
@@ -123,8 +127,8 @@ def test_builtin_instance_matches_the_old_module(make_emulator, old_facts, new_f
 
 def test_credentials_are_only_in_the_old_output(make_emulator, old_facts, new_facts):
     emulator = make_emulator()
-    old, _ = old_facts(emulator.url)
-    new, _ = new_facts(emulator)
+    old = old_facts(emulator.url).facts
+    new = new_facts(emulator).facts
     assert credential_facts(old), "the old module should have published the role's credentials"
     assert credential_facts(new) == []
     secrets = emulator.instance["meta-data"]["iam"]["security-credentials"]["web-server-role"]
@@ -136,8 +140,8 @@ def test_credentials_are_only_in_the_old_output(make_emulator, old_facts, new_fa
 
 def test_tags_disabled(make_emulator, old_facts, new_facts):
     emulator = make_emulator(instance_metadata_tags="disabled")
-    old, _ = old_facts(emulator.url)
-    new, _ = new_facts(emulator)
+    old = old_facts(emulator.url).facts
+    new = new_facts(emulator).facts
     assert_parity(old, new)
     assert new["ansible_ec2_instance_tags_keys"] == []
     assert new["ansible_ec2_instance_tags"] == {}
@@ -152,8 +156,8 @@ def _bare(data):
 
 def test_instance_without_role_keys_tags_or_user_data(make_emulator, old_facts, new_facts):
     emulator = make_emulator(instance(_bare))
-    old, _ = old_facts(emulator.url)
-    new, _ = new_facts(emulator)
+    old = old_facts(emulator.url).facts
+    new = new_facts(emulator).facts
     assert_parity(old, new)
     assert new["ansible_ec2_user_data"] == "None"
     assert new["ansible_ec2_public_key"] == "None"
@@ -179,8 +183,8 @@ def _odd_tags_and_keys(data):
 
 def test_odd_tags_json_values_second_key_and_region(make_emulator, old_facts, new_facts):
     emulator = make_emulator(instance(_odd_tags_and_keys))
-    old, _ = old_facts(emulator.url)
-    new, _ = new_facts(emulator)
+    old = old_facts(emulator.url).facts
+    new = new_facts(emulator).facts
     assert_parity(old, new)
     assert new["ansible_ec2_tags_instance_json_nested"] == {"x": 1}
     assert new["ansible_ec2_placement_region"] == "eu-west-1"
@@ -203,7 +207,7 @@ def test_user_data_forms(make_emulator, old_facts, new_facts, user_data):
         data["user-data"] = copy.deepcopy(user_data)
 
     emulator = make_emulator(instance(edit))
-    old, old_warnings = old_facts(emulator.url)
-    new, new_warnings = new_facts(emulator)
-    assert_parity(old, new)
-    assert new_warnings == old_warnings
+    old = old_facts(emulator.url)
+    new = new_facts(emulator)
+    assert_parity(old.facts, new.facts)
+    assert new.warnings == old.warnings

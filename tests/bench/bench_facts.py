@@ -1,0 +1,339 @@
+"""Benchmark: cloudmeta.imds.metadata_facts against amazon.aws.ec2_metadata_facts.
+
+    .venv/bin/python tests/bench/bench_facts.py [--repeat N] [--latency S] [--write]
+
+Both modules read the same emulated instance in one run. The old module only
+knows http://169.254.169.254, so the benchmark re-runs itself inside a
+private network namespace (tests/utils/imds-netns) where the emulator serves
+that address on loopback, with LATENCY seconds added to every request.
+
+For each module configuration it measures, over several repetitions (median):
+
+* HTTP requests, from the emulator's counters (token PUTs included);
+* wall time of an ansible-playbook run of one task, next to the same run of
+  ansible.builtin.ping (Ansible's fixed cost), and the difference;
+* the module's own time: its main() called in-process (arguments parsed,
+  metadata read, facts returned), without Python start-up, AnsiballZ or the
+  controller.
+
+Before timing, it checks that the old module's facts and legacy_facts agree
+(tests/bench/legacy_compare.py), so both really did the same job. --write
+records the results in docs/benchmarks.md. See that file for the method.
+"""
+import argparse
+import collections
+import contextlib
+import datetime
+import http.client
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(HERE)
+REPO_ROOT = os.path.dirname(TESTS_DIR)
+NETNS = os.path.join(TESTS_DIR, "utils", "imds-netns")
+DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
+RESULTS_START = "<!-- bench_facts results: start -->"
+RESULTS_END = "<!-- bench_facts results: end -->"
+
+sys.path.insert(0, TESTS_DIR)
+sys.path.insert(0, HERE)
+
+from collection_path import COLLECTIONS_DIR, ensure_collection_link  # noqa: E402
+from legacy_compare import legacy_differences  # noqa: E402
+
+EMULATOR = ("169.254.169.254", 80)
+OLD = "amazon.aws.ec2_metadata_facts"
+NEW = "cloudmeta.imds.metadata_facts"
+
+
+class Case(object):
+    """One thing to measure: a module with arguments."""
+
+    def __init__(self, label, module, args):
+        self.label = label
+        self.module = module
+        self.args = args
+
+
+PING = Case("ansible.builtin.ping (Ansible's fixed cost)", "ansible.builtin.ping", {})
+CASES = [
+    Case("%s (whole tree)" % OLD, OLD, {}),
+    Case("%s legacy_facts: true (whole tree)" % NEW, NEW, {"legacy_facts": True}),
+    Case("%s gather_subset: all" % NEW, NEW, {}),
+    Case("%s gather_subset: min" % NEW, NEW, {"gather_subset": ["min"]}),
+]
+
+
+# --------------------------------------------------------------- emulator
+
+def emulator_call(method, path):
+    """JSON answer of the emulator's control endpoint (never counted as IMDS traffic)."""
+    connection = http.client.HTTPConnection(*EMULATOR, timeout=5)
+    try:
+        connection.request(method, "/_emulator/" + path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise RuntimeError("emulator %s /_emulator/%s answered %d" % (method, path, response.status))
+    return json.loads(body.decode("utf-8"))
+
+
+def counted(run):
+    """Run RUN() with fresh emulator counters; return (its result, IMDS requests it caused)."""
+    emulator_call("POST", "reset")
+    result = run()
+    return result, emulator_call("GET", "requests")["count"]
+
+
+# ------------------------------------------------------- ansible-playbook
+
+def playbook_env():
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_DIR,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
+    )
+    return env
+
+
+def write_playbook(directory, number, case):
+    path = os.path.join(directory, "case%d.yml" % number)
+    play = {
+        "name": "Benchmark " + case.label,
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [{"name": "Run " + case.module, case.module: case.args}],
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump([play], handle)
+    return path
+
+
+def timed_playbook(playbook):
+    """Wall seconds of one ansible-playbook run; raises if the play fails."""
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+        "-i", "localhost,", "-c", "local",
+        "-e", "ansible_python_interpreter=" + sys.executable,
+        playbook,
+    ]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=300, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError("%s failed:\n%s" % (playbook, result.stdout))
+    return elapsed
+
+
+# ------------------------------------------------------------- in-process
+
+def module_main(name):
+    """The main() of a module, imported once so that import time is not measured."""
+    namespace, collection, module = name.split(".")
+    package = "ansible_collections.%s.%s.plugins.modules.%s" % (namespace, collection, module)
+    return __import__(package, fromlist=["main"]).main
+
+
+MainRun = collections.namedtuple("MainRun", "seconds facts")
+
+
+def run_main(main, args):
+    """Call a module's main() in-process: MainRun(seconds, its ansible_facts)."""
+    from ansible.module_utils.testing import patch_module_args
+
+    output = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(output):
+        started = time.perf_counter()
+        try:
+            main()
+        except SystemExit:
+            pass
+        elapsed = time.perf_counter() - started
+    result = json.loads(output.getvalue())
+    if result.get("failed"):
+        raise RuntimeError("module failed: %s" % result.get("msg"))
+    return MainRun(elapsed, result["ansible_facts"])
+
+
+# ------------------------------------------------------------------ bench
+
+def check_parity(mains):
+    """Fail unless the old module and legacy_facts describe the instance alike."""
+    old = run_main(mains[OLD], {}).facts
+    new = run_main(mains[NEW], {"legacy_facts": True}).facts
+    new.pop("ec2")
+    problems = legacy_differences(old, new)
+    if problems:
+        raise SystemExit("The two modules disagree, so timing them means nothing:\n  " + "\n  ".join(problems))
+    return len(old), len(new)
+
+
+def measure(repeat):
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader([COLLECTIONS_DIR])
+    mains = {OLD: module_main(OLD), NEW: module_main(NEW)}
+    old_count, new_count = check_parity(mains)
+    print("parity: %d facts from %s, %d from legacy_facts (credentials left out): OK" % (old_count, OLD, new_count))
+
+    samples = dict((case.label, {"wall": [], "inproc": [], "requests": set()}) for case in [PING] + CASES)
+    with tempfile.TemporaryDirectory() as directory:
+        playbooks = dict((case.label, write_playbook(directory, number, case))
+                         for number, case in enumerate([PING] + CASES))
+        # Warm-up: byte-compiles the collections and fills OS caches.
+        for case in [PING] + CASES:
+            timed_playbook(playbooks[case.label])
+            if case is not PING:
+                run_main(mains[case.module], case.args)
+        for round_number in range(repeat):
+            print("round %d/%d" % (round_number + 1, repeat), file=sys.stderr)
+            for case in [PING] + CASES:
+                wall, requests = counted(lambda: timed_playbook(playbooks[case.label]))
+                samples[case.label]["wall"].append(wall)
+                samples[case.label]["requests"].add(requests)
+                if case is PING:
+                    continue
+                run, requests = counted(lambda: run_main(mains[case.module], case.args))
+                samples[case.label]["inproc"].append(run.seconds)
+                samples[case.label]["requests"].add(requests)
+    return samples
+
+
+def summarise(samples):
+    ping = statistics.median(samples[PING.label]["wall"])
+    rows = []
+    for case in [PING] + CASES:
+        data = samples[case.label]
+        wall = statistics.median(data["wall"])
+        inproc = statistics.median(data["inproc"]) if data["inproc"] else None
+        rows.append({
+            "label": case.label,
+            "requests": "/".join(str(n) for n in sorted(data["requests"])),
+            "wall": wall,
+            "over_ping": None if case is PING else wall - ping,
+            "inproc": inproc,
+        })
+    return rows
+
+
+def ratios(rows):
+    by_label = dict((row["label"], row) for row in rows)
+    old = by_label[CASES[0].label]
+    lines = []
+    for case in CASES[1:]:
+        new = by_label[case.label]
+        lines.append("%s: module main() %.0fx faster; ansible-playbook minus ping %s; whole run %.1fx" % (
+            case.label,
+            old["inproc"] / new["inproc"],
+            "%.0fx faster" % (old["over_ping"] / new["over_ping"]) if new["over_ping"] > 0
+            else "within the noise of the fixed cost",
+            old["wall"] / new["wall"],
+        ))
+    return lines
+
+
+def seconds(value):
+    if value is None:
+        return "-"
+    return "%.3f s" % value if value >= 0.1 else "%.1f ms" % (value * 1000)
+
+
+def table(rows):
+    header = ("| what ran | IMDS requests | ansible-playbook wall | minus ping | module main() in-process |\n"
+              "| --- | ---: | ---: | ---: | ---: |\n")
+    body = "".join("| %s | %s | %s | %s | %s |\n" % (
+        row["label"], row["requests"], seconds(row["wall"]), seconds(row["over_ping"]), seconds(row["inproc"]))
+        for row in rows)
+    return header + body
+
+
+def environment(args):
+    import ansible
+
+    manifest = os.path.join(os.path.dirname(ansible.__file__), "..", "ansible_collections", "amazon", "aws",
+                            "MANIFEST.json")
+    try:
+        with open(manifest, encoding="utf-8") as handle:
+            amazon_aws = json.load(handle)["collection_info"]["version"]
+    except (OSError, ValueError, KeyError):
+        amazon_aws = "unknown"
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    # Other work on the machine slows every row; the load says how much to trust them.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return ("%s; %d CPUs (%s), load average %.1f at the end; Python %s; ansible-core %s; amazon.aws %s; "
+            "emulator latency %.1f ms per request; %d rounds, median" % (
+                datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                os.cpu_count() or 0, cpu, load, platform.python_version(), ansible.__version__, amazon_aws,
+                args.latency * 1000, args.repeat))
+
+
+def write_doc(report):
+    with open(DOC, encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.index(RESULTS_START) + len(RESULTS_START)
+    end = text.index(RESULTS_END)
+    with open(DOC, "w", encoding="utf-8") as handle:
+        handle.write(text[:start] + "\n" + report + text[end:])
+    print("results written to %s" % os.path.relpath(DOC, REPO_ROOT))
+
+
+def inside(args):
+    emulator_call("GET", "config")
+    samples = measure(args.repeat)
+    rows = summarise(samples)
+    report = "%s\n\n%s\n%s\n" % (
+        environment(args), table(rows), "".join("- %s\n" % line for line in ratios(rows)))
+    print()
+    print(report)
+    if args.write:
+        write_doc(report)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--repeat", type=int, default=5, help="measured rounds (default 5); the median is shown")
+    parser.add_argument("--latency", type=float, default=0.001,
+                        help="seconds the emulator adds to every request (default 0.001)")
+    parser.add_argument("--write", action="store_true", help="record the results in docs/benchmarks.md")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.latency < 0:
+        parser.error("--repeat must be at least 1 and --latency not negative")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.inside:
+        inside(args)
+        return 0
+    ensure_collection_link()
+    env = dict(os.environ, PYTHON=sys.executable)
+    command = [NETNS, "--latency", repr(args.latency), "--",
+               sys.executable, os.path.abspath(__file__), "--inside", "--repeat", str(args.repeat),
+               "--latency", repr(args.latency)] + (["--write"] if args.write else [])
+    return subprocess.call(command, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
