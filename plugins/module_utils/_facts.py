@@ -22,7 +22,6 @@ defensively, numbers only from plain digits, and values stay plain strings.
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import copy
 import json

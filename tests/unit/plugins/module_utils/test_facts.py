@@ -160,12 +160,10 @@ def strings_in(value):
     if isinstance(value, dict):
         for key, item in value.items():
             yield key
-            for found in strings_in(item):
-                yield found
+            yield from strings_in(item)
     elif isinstance(value, list):
         for item in value:
-            for found in strings_in(item):
-                yield found
+            yield from strings_in(item)
     elif isinstance(value, str):
         yield value
 

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from test_metadata_facts import emulator, run_module  # noqa: F401  (fixtures)
+# The fixtures are shared with test_metadata_facts.py; pytest finds them by name.
+from test_metadata_facts import emulator, run_module  # noqa: F401 pylint: disable=unused-import
 
 # Generous bounds for "fails fast rather than hanging": the defaults are a
 # 1 s timeout per attempt and a 20 s overall deadline.
