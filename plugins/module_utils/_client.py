@@ -241,7 +241,8 @@ def check_number(name, value, minimum, maximum, integer=False):
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise _config_error(name, value, "it must be %s" % ("a whole number" if integer else "a number"))
-    if not minimum <= value <= maximum or value != value:
+    # Written so that NaN, which compares false with everything, fails too.
+    if not minimum <= value <= maximum:
         raise _config_error(name, value, "it must be from %s to %s" % (minimum, maximum))
     return value
 
@@ -689,7 +690,7 @@ class _TreeReader(object):
             try:
                 self._submit_list(root_path, None, None, root, 0)
                 while self.pending:
-                    done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+                    done = wait(list(self.pending), return_when=FIRST_COMPLETED).done
                     for future in done:
                         self._collect(future, root_path)
             except BaseException:
@@ -757,8 +758,7 @@ def _as_completed(futures):
     pending = set(futures)
     while pending:
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            yield future
+        yield from done
 
 
 def _cancel(futures):

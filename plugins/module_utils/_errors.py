@@ -52,12 +52,7 @@ class ImdsUnreachableError(ImdsError):
 
     @classmethod
     def no_answer(cls, endpoint, reason, timeout=None):
-        ipv6 = ""
-        if "[" in endpoint:
-            ipv6 = (
-                ", or the IPv6 endpoint is not enabled (%s --http-protocol-ipv6 enabled; "
-                "Nitro instances only)" % MODIFY_OPTIONS
-            )
+        ipv6 = _ipv6_advice(endpoint, ", or ")
         within = " within %s s" % _seconds(timeout) if timeout is not None else ""
         return cls(
             "No instance metadata service answered at %s%s (%s): this host does "
@@ -71,8 +66,8 @@ class ImdsUnreachableError(ImdsError):
         return cls(
             "The instance metadata service at %s could not be reached after %d attempt(s) "
             "in %s s (last error: %s). If the instance is still booting, try again later "
-            "or raise the retries and total_timeout options."
-            % (endpoint, attempts, _seconds(elapsed), reason)
+            "or raise the retries and total_timeout options%s."
+            % (endpoint, attempts, _seconds(elapsed), reason, _ipv6_advice(endpoint, "; check that "))
         )
 
 
@@ -175,6 +170,15 @@ class ImdsPathError(ImdsError):
 
 class ImdsResponseError(ImdsError):
     """An answer IMDS does not give: an unexpected status, redirect or size."""
+
+
+def _ipv6_advice(endpoint, lead):
+    if "[" not in endpoint:
+        return ""
+    return (
+        "%sthe IPv6 endpoint is enabled (%s --http-protocol-ipv6 enabled; Nitro instances only)"
+        % (lead, MODIFY_OPTIONS)
+    )
 
 
 def _seconds(value):

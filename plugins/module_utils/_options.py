@@ -34,7 +34,8 @@ CONNECTION_ARGSPEC = dict(
     timeout=dict(type="float", default=1.0),
     retries=dict(type="int", default=3),
     total_timeout=dict(type="float", default=20.0),
-    token_ttl=dict(type="int", default=21600),
+    # A lifetime, not a secret; validate-modules flags any name with "token".
+    token_ttl=dict(type="int", default=21600, no_log=False),
     max_concurrency=dict(type="int", default=8),
 )
 

@@ -115,7 +115,7 @@ def unanswered_port():
     listener.listen(0)
     port = listener.getsockname()[1]
     fillers = []
-    for _ in range(2):
+    for _filler in range(2):
         filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         filler.setblocking(False)
         filler.connect_ex(("127.0.0.1", port))
