@@ -301,6 +301,7 @@ class _Response(object):
 
 
 _PENDING = object()
+_TRANSIENT_ERRORS = (ImdsThrottledError, ImdsUnreachableError)
 
 
 class ImdsClient(object):
@@ -340,6 +341,7 @@ class ImdsClient(object):
         self._token_lock = threading.Lock()
         self._token = None
         self._token_renew_at = 0.0
+        # (deadline, error) of the last failed token request; see _current_token.
         self._token_failure = None
         self._imdsv1 = False
         self._imdsv1_reason = None
@@ -421,9 +423,10 @@ class ImdsClient(object):
         return path
 
     def _say(self, message):
-        if message in self.warnings:
-            return
-        self.warnings.append(message)
+        with self._count_lock:
+            if message in self.warnings:
+                return
+            self.warnings.append(message)
         if self._warn is not None:
             self._warn(message)
 
@@ -499,16 +502,22 @@ class ImdsClient(object):
             if self._imdsv1:
                 return None
             if self._token_failure is not None:
-                raise self._token_failure
+                failed_under, error = self._token_failure
+                # What the instance is (IMDS off, v1 only, hop limit) does not
+                # change within a run: fail again without a PUT. A transient
+                # failure is shared only by the threads of the same call.
+                if failed_under is deadline or not isinstance(error, _TRANSIENT_ERRORS):
+                    raise error
             if self._token is not None and time.monotonic() < self._token_renew_at:
                 return self._token
             self._token = None
             try:
                 self._fetch_token(deadline)
+                self._token_failure = None
             except ImdsError as exc:
                 # Threads waiting for the token fail the same way, without
                 # one more PUT each.
-                self._token_failure = exc
+                self._token_failure = (deadline, exc)
                 raise
             return self._token
 

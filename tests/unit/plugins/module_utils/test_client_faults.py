@@ -101,6 +101,26 @@ def test_a_silent_endpoint_fails_fast_without_retries(make_client, unanswered_po
     assert "AWS_EC2_METADATA_DISABLED=true" in message
 
 
+def test_parallel_reads_off_ec2_fail_once_not_once_per_thread(make_client, unanswered_port):
+    client = make_client("http://127.0.0.1:%d" % unanswered_port, timeout=0.3, max_concurrency=8)
+    paths = ["meta-data/%s" % name for name in ("ami-id", "hostname", "instance-id", "instance-type", "mac")]
+    started = time.monotonic()
+    with pytest.raises(ImdsUnreachableError):
+        client.get_many(paths)
+    # Threads waiting for the token share its failure: about 0.3 s, not 5 x 0.3 s.
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_transient_token_failure_is_retried_by_the_next_call(make_emulator, make_client):
+    emulator = make_emulator(throttle=1000)
+    client = make_client(emulator, retries=0)
+    with pytest.raises(ImdsThrottledError):
+        client.get("meta-data/instance-id")
+    emulator.configure(throttle=0)
+    assert client.get_text("meta-data/instance-id") == INSTANCE_ID
+    assert calls(emulator) == [("PUT", 429), ("PUT", 200), ("GET", 200)]
+
+
 def test_slow_reads_are_retried_and_recover(emulator, make_client):
     client = make_client(emulator, timeout=0.2, retries=5, total_timeout=5)
     client.get("meta-data/instance-id")
