@@ -545,3 +545,22 @@ def test_decompression_bomb_is_not_expanded():
 def test_no_user_data_is_null_and_empty_user_data_is_empty_text():
     assert user_data_facts(None) == (None, None, None)
     assert user_data_facts(b'') == ('', 'utf-8', None)
+
+
+def test_odd_shapes_from_a_misbehaving_server_never_raise():
+    # Directories where leaves belong and leaves where directories belong.
+    meta = {key: {'x': 'y'} for key in ('mac', 'local-ipv4', 'security-groups', 'instance-life-cycle')}
+    meta.update({key: 'not a directory' for key in ('network', 'placement', 'tags', 'iam', 'public-keys',
+                                                      'spot', 'events', 'block-device-mapping')})
+    tree = {'meta-data': meta, 'dynamic': 'nope', 'user-data': b''}
+    facts = shape_facts(tree, ALL)
+    assert facts['mac'] is None
+    assert facts['tags'] is None
+    assert facts['network'] == {'interfaces': []}
+    assert facts['security_groups'] == []
+
+    macs = {'0e:00:00:00:00:01': 'a leaf', '0e:00:00:00:00:02': {'device-number': {'nested': '1'}}}
+    tree = {'meta-data': {'network': {'interfaces': {'macs': macs}}, 'public-keys': {'x=bad': {}, '3': 'k'}}}
+    facts = shape_facts(tree, ALL)
+    assert [i['mac'] for i in facts['network']['interfaces']] == ['0e:00:00:00:00:01', '0e:00:00:00:00:02']
+    assert facts['public_keys'] == [{'index': 3, 'name': None, 'openssh_key': None}]
