@@ -253,11 +253,17 @@ def seconds(value):
     return "%.3f s" % value if value >= 0.1 else "%.1f ms" % (value * 1000)
 
 
+def over_ping(value):
+    if value is not None and value <= 0:
+        return "none measurable"
+    return seconds(value)
+
+
 def table(rows):
     header = ("| what ran | IMDS requests | ansible-playbook wall | minus ping | module main() in-process |\n"
               "| --- | ---: | ---: | ---: | ---: |\n")
     body = "".join("| %s | %s | %s | %s | %s |\n" % (
-        row["label"], row["requests"], seconds(row["wall"]), seconds(row["over_ping"]), seconds(row["inproc"]))
+        row["label"], row["requests"], seconds(row["wall"]), over_ping(row["over_ping"]), seconds(row["inproc"]))
         for row in rows)
     return header + body
 
