@@ -550,8 +550,8 @@ def test_no_user_data_is_null_and_empty_user_data_is_empty_text():
 def test_odd_shapes_from_a_misbehaving_server_never_raise():
     # Directories where leaves belong and leaves where directories belong.
     meta = {key: {'x': 'y'} for key in ('mac', 'local-ipv4', 'security-groups', 'instance-life-cycle')}
-    meta.update({key: 'not a directory' for key in ('network', 'placement', 'tags', 'iam', 'public-keys',
-                                                      'spot', 'events', 'block-device-mapping')})
+    directories = ('network', 'placement', 'tags', 'iam', 'public-keys', 'spot', 'events', 'block-device-mapping')
+    meta.update({key: 'not a directory' for key in directories})
     tree = {'meta-data': meta, 'dynamic': 'nope', 'user-data': b''}
     facts = shape_facts(tree, ALL)
     assert facts['mac'] is None
