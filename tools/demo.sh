@@ -45,7 +45,7 @@ done
 
 export ANSIBLE_COLLECTIONS_PATH=$collections_dir
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=$url
-export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_RETRY_FILES_ENABLED=false
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 
 run_bootstrap() {
     "$playbook_cmd" -i localhost, -c local -e "ansible_python_interpreter=$python" \

@@ -1,0 +1,119 @@
+"""The cloudmeta.imds.bootstrap collection playbook and the make demo script.
+
+The playbook runs the way cloud-init or a user would run it: by its FQCN,
+with no inventory (implicit localhost), inside a network namespace where the
+emulator answers at the default metadata address.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from collection_path import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+import imds_emulator  # noqa: E402
+
+
+def _integration_conftest():
+    # "import conftest" could find tests/conftest.py first; load ours by path.
+    spec = importlib.util.spec_from_file_location(
+        "bootstrap_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CONFTEST = _integration_conftest()
+run_in_netns = _CONFTEST.run_in_netns
+playbook_env = _CONFTEST.playbook_env
+BIN_DIR = _CONFTEST.BIN_DIR
+
+# Prints the emulator's request log; only reachable inside the namespace.
+REQUEST_LOG = (
+    "import sys, urllib.request; "
+    "opener = urllib.request.build_opener(urllib.request.ProxyHandler({})); "
+    "sys.stdout.write(opener.open('http://169.254.169.254/_emulator/requests').read().decode())"
+)
+
+
+def bootstrap(tmp_path, *extra_args, **variables):
+    """Run the bootstrap playbook in a fresh namespace; return (result, request log)."""
+    vars_file = tmp_path / "register.json"
+    vars_file.write_text(json.dumps(variables))
+    log = tmp_path / "requests.json"
+    script = '"$1" cloudmeta.imds.bootstrap -e "@$2" "${@:5}" && "$3" -c "$REQUEST_LOG" > "$4"'
+    command = ["bash", "-c", script, "bootstrap",
+               os.path.join(BIN_DIR, "ansible-playbook"), str(vars_file), sys.executable, str(log), *extra_args]
+    result = run_in_netns(command, env={"REQUEST_LOG": REQUEST_LOG})
+    requests = json.loads(log.read_text())["requests"] if result.returncode == 0 else None
+    return result, requests
+
+
+def test_bootstrap_registers_by_fqcn_with_one_metadata_read(tmp_path):
+    data = imds_emulator.builtin_instance()
+    md = data["meta-data"]
+    sd_dir = tmp_path / "sd"
+    settings = dict(register_instance_service_name="web", register_instance_port=8080,
+                    register_instance_file_sd_dir=str(sd_dir), register_instance_labels={"env": "test"})
+
+    result, requests = bootstrap(tmp_path, **settings)
+    assert result.returncode == 0, result.stdout
+    assert "Registered %s (%s, %s / %s," % (
+        md["instance-id"], md["placement"]["region"], md["placement"]["availability-zone"],
+        md["placement"]["availability-zone-id"]) in result.stdout
+    assert "at %s:8080 with the file_sd backend" % md["local-ipv4"] in result.stdout
+
+    group = json.loads((sd_dir / ("web-%s.json" % md["instance-id"])).read_text())[0]
+    assert group["targets"] == ["%s:8080" % md["local-ipv4"]]
+    assert group["labels"]["env"] == "test"
+    assert group["labels"]["instance_id"] == md["instance-id"]
+
+    # The role reuses the playbook's facts: every metadata path is read once,
+    # and nothing outside identity, placement and network is read.
+    gets = [r["path"] for r in requests if r["method"] == "GET"]
+    assert len(gets) == len(set(gets)), gets
+    assert sum(1 for r in requests if r["method"] == "PUT") == 1
+    assert not [p for p in gets if "/tags/" in p or "/iam/" in p or p.endswith("user-data")], gets
+    assert all(r["status"] == 200 for r in requests), requests
+
+    again, _requests = bootstrap(tmp_path, **settings)
+    assert again.returncode == 0, again.stdout
+    assert "changed=0" in again.stdout
+
+    gone, _requests = bootstrap(tmp_path, "-e", "register_instance_state=absent", **settings)
+    assert gone.returncode == 0, gone.stdout
+    assert "Deregistered %s" % md["instance-id"] in gone.stdout
+    assert list(sd_dir.iterdir()) == []
+
+
+def test_bootstrap_points_at_an_explicit_endpoint(tmp_path):
+    """register_instance_imds_endpoint reaches the playbook's facts task and the role."""
+    sd_dir = tmp_path / "sd"
+    result, _requests = bootstrap(
+        tmp_path, register_instance_service_name="web", register_instance_port=8080,
+        register_instance_file_sd_dir=str(sd_dir), register_instance_imds_endpoint="http://127.0.0.1:9",
+        register_instance_imds_total_timeout=3)
+    assert result.returncode != 0
+    assert "127.0.0.1:9" in result.stdout
+    assert not sd_dir.exists()
+
+
+def test_make_demo_script(tmp_path):
+    """tools/demo.sh registers against a 127.0.0.1 emulator, shows it, and cleans up."""
+    md = imds_emulator.builtin_instance()["meta-data"]
+    env = playbook_env({"PYTHON": sys.executable, "DEMO_DIR": str(tmp_path / "demo")})
+    env.pop("ANSIBLE_COLLECTIONS_PATH")
+    result = subprocess.run([os.path.join(REPO_ROOT, "tools", "demo.sh")], env=env, cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stdout
+    out = result.stdout
+    for value in (md["instance-id"], md["placement"]["region"], md["placement"]["availability-zone"],
+                  md["placement"]["availability-zone-id"], md["local-ipv4"] + ":9100"):
+        assert value in out
+    assert '"targets": [' in out
+    assert "changed=0" in out
+    assert "The registration file is gone" in out
+    assert list((tmp_path / "demo" / "file_sd").iterdir()) == []
