@@ -354,6 +354,7 @@ class ImdsClient(object):
 
     @property
     def request_count(self):
+        """HTTP requests sent, token PUTs included; a refused connection sent none."""
         with self._count_lock:
             return self._request_count
 
@@ -760,7 +761,9 @@ class _TreeReader(object):
 
 
 def _as_directory(path):
-    return path if not isinstance(path, str) or path.endswith("/") else path + "/"
+    if not isinstance(path, str) or not path or path.endswith("/"):
+        return path
+    return path + "/"
 
 
 def _as_completed(futures):
