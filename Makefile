@@ -68,6 +68,7 @@ lock:
 	@$(UTILS)/lock-requirements
 
 clean:
-	rm -rf .tmp/sanity .tmp/test-results tests/output .ansible collections .pytest_cache
+	rm -rf .tmp/sanity .tmp/test-results .tmp/molecule .tmp/changelog-preview .tmp/changelog-preview.log \
+	       tests/output .ansible collections .pytest_cache
 	rm -f changelogs/.plugin-cache.yaml
 	find . -path ./.venv -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -6,7 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv=${VENV:-$root/.venv}
 export PATH="$venv/bin:$PATH"
 
-section() { printf '\n==== %s ====\n' "$*"; }
+section() { printf '\n==== %s (%s) ====\n' "$*" "$(date -u +%H:%M:%S)"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 need_venv() {
