@@ -1,0 +1,533 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: haproxy_runtime_server
+short_description: Add, update, drain and remove one HAProxy server through the runtime API
+version_added: 1.0.0
+description:
+  - Puts one server into service in an HAProxy backend, or takes it out, through HAProxy's runtime API (the
+    C(stats socket)), without a reload. Made for an instance that registers itself with a load balancer.
+  - In O(mode=dynamic) it adds the server with C(add server), then enables it (and its health checks); with
+    O(state=absent) it drains the server, waits up to O(drain_timeout) seconds for its sessions to end, puts it in
+    maintenance and deletes it with C(del server).
+  - In O(mode=slot) it uses a server slot declared in the configuration with C(server-template), setting the slot's
+    address and port (C(set server ... addr)) and its state, so it also works with static load-balancing
+    algorithms and can survive reloads through a server state file. With O(state=absent) it drains the slot and
+    leaves it in maintenance, which makes it free again.
+  - It reads C(show servers state) first and only sends what differs, so a second run reports no change. A server
+    that exists with another address or port is updated in place, never added twice.
+  - Removing a server that does not exist succeeds with no change.
+  - Servers added at runtime (O(mode=dynamic)) are lost when HAProxy reloads or restarts; see the notes.
+  - M(community.general.haproxy) can enable, disable and drain servers but cannot add or delete them, hence this
+    module. It uses only the Python standard library and runs on the host that can reach the socket.
+author: cloudmeta.imds maintainers (@cloudmeta)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  socket:
+    description:
+      - The HAProxy runtime API socket: a unix socket path (also written V(unix@/path)), or V(ipv4@HOST:PORT) or
+        V(ipv6@[HOST]:PORT) for a TCP C(stats socket).
+      - It must be declared with C(level admin); a C(level operator) socket fails with a message saying so.
+      - A TCP runtime API socket has no authentication. Bind it to a private address that only trusted hosts can
+        reach, or run this module on the HAProxy host (C(delegate_to)) with a unix socket.
+    type: str
+    required: true
+  backend:
+    description:
+      - Name of the HAProxy backend.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the server in the backend, for example the instance ID.
+      - Required with O(mode=dynamic); ignored with O(mode=slot), where the slot's name is used.
+    type: str
+  address:
+    description:
+      - IPv4 or IPv6 address of the server. Host names are not accepted.
+      - Required with O(state=present), and with O(mode=slot) also for O(state=absent), since the address is what
+        tells which slot belongs to the server.
+    type: str
+  port:
+    description:
+      - Port of the server. Required with O(state=present).
+    type: int
+  state:
+    description:
+      - V(present) makes sure the server exists with this address and port and is ready (neither drained nor in
+        maintenance).
+      - V(absent) drains the server and removes it (O(mode=dynamic)) or leaves its slot in maintenance
+        (O(mode=slot)).
+    type: str
+    choices: [present, absent]
+    default: present
+  mode:
+    description:
+      - V(dynamic) adds and deletes the server itself (C(add server), C(del server)). Needs HAProxy 2.4 or later
+        and a backend with a dynamic load-balancing algorithm (C(roundrobin), C(leastconn), C(random), C(first), or a
+        hash with C(hash-type consistent)). The server is lost on reload.
+      - V(slot) takes a free slot among the servers named O(slot_prefix)C(<number>) that a C(server-template)
+        declares, sets its address and port and puts it in service. A slot in maintenance counts as free. Works
+        with every algorithm and, with a server state file, survives reloads.
+    type: str
+    choices: [dynamic, slot]
+    default: dynamic
+  slot_prefix:
+    description:
+      - With O(mode=slot), the prefix of the C(server-template) line, for example V(slot) for
+        C(server-template slot 1-10 ...), whose servers are C(slot1) to C(slot10).
+    type: str
+    default: slot
+  weight:
+    description:
+      - Weight of the server (0 to 256). Unset leaves the weight as it is (1 for a new dynamic server).
+    type: int
+  check:
+    description:
+      - Whether HAProxy health-checks the server.
+      - With O(mode=dynamic), V(true) adds the server with the C(check) keyword and enables its checks (C(enable
+        health)); a server that exists with the other setting is removed (drained) and added again, since checks
+        cannot be added to a server at runtime.
+      - With O(mode=slot), V(true) enables and V(false) disables the slot's checks, which the C(server-template)
+        must declare with C(check); unset leaves them as they are.
+    type: bool
+  server_options:
+    description:
+      - More keywords for C(add server) with O(mode=dynamic), for example V([inter 2s, rise 2, maxconn 100]).
+        C(default-server) lines do not apply to servers added at runtime, so put here what they would set.
+      - Only applied when the server is added; to change them, remove the server and add it again.
+      - Words may only hold letters, digits and C(_.:/@=,+%-).
+    type: list
+    elements: str
+    default: []
+  drain_timeout:
+    description:
+      - With O(state=absent), how many seconds to wait for the server's sessions to end after draining it.
+    type: int
+    default: 30
+  shutdown_sessions:
+    description:
+      - With O(state=absent), what to do with sessions still open after O(drain_timeout).
+      - V(true) closes them (C(shutdown sessions server)) and removes the server, as a load balancer does at the end
+        of its deregistration delay. V(false) leaves the server in maintenance with its sessions and fails.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for HAProxy to answer one command.
+    type: float
+    default: 5
+notes:
+  - B(Reloads.) Servers added at runtime are not in the configuration file, so HAProxy forgets them when it reloads
+    or restarts; run the task again after each reload (for example from the reload hook), or use O(mode=slot).
+  - In O(mode=slot), slot addresses survive reloads through a server state file. Declare the slots with a
+    placeholder name and C(init-addr last,0.0.0.0), for example
+    C(server-template slot 1-10 unregistered.invalid:80 init-addr last,0.0.0.0 check disabled), set
+    C(server-state-file) in the global section and C(load-server-state-from-file global) in the defaults, and save
+    C(show servers state) to that file before every reload. A slot declared with a literal C(0.0.0.0) keeps its port
+    and state but loses its address on reload.
+  - In O(mode=slot) two hosts registering at the same moment could choose the same free slot. The module starts its
+    search at a slot derived from the address and checks the slot after writing it, which makes this unlikely but
+    not impossible; register hosts one at a time when many start together.
+seealso:
+  - module: community.general.haproxy
+  - name: HAProxy management guide, runtime API
+    description: The commands this module sends.
+    link: https://docs.haproxy.org/2.6/management.html#9.3
+'''
+
+EXAMPLES = r'''
+- name: Put this instance into the web backend
+  cloudmeta.imds.haproxy_runtime_server:
+    socket: /run/haproxy/admin.sock
+    backend: web
+    name: "{{ ansible_facts['ec2']['instance_id'] }}"
+    address: "{{ ansible_facts['ec2']['local_ipv4'] }}"
+    port: 8080
+    check: true
+    server_options: [inter 2s, rise 2, fall 3]
+
+- name: Take it out before shutdown, waiting up to 60 s for its sessions
+  cloudmeta.imds.haproxy_runtime_server:
+    socket: /run/haproxy/admin.sock
+    backend: web
+    name: "{{ ansible_facts['ec2']['instance_id'] }}"
+    state: absent
+    drain_timeout: 60
+
+- name: Take a slot of a server-template, on a load balancer reached over TCP
+  cloudmeta.imds.haproxy_runtime_server:
+    socket: ipv4@10.0.0.10:9999
+    backend: web
+    mode: slot
+    address: "{{ ansible_facts['ec2']['local_ipv4'] }}"
+    port: 8080
+'''
+
+RETURN = r'''
+server:
+  description:
+    - The server as HAProxy holds it after the task (in check mode, as it would be); V(null) when it does not exist.
+    - With O(mode=slot) and O(state=absent), the slot, now in maintenance.
+  returned: always
+  type: dict
+  contains:
+    backend:
+      description: The backend.
+      type: str
+      sample: web
+    name:
+      description: The server's name (the slot's name in O(mode=slot)).
+      type: str
+      sample: i-0123456789abcdef0
+    address:
+      description: Its address.
+      type: str
+      sample: 10.0.1.25
+    port:
+      description: Its port.
+      type: int
+      sample: 8080
+    admin_state:
+      description: V(ready), V(drain) or V(maint), as set by an operator (not whether health checks pass).
+      type: str
+      sample: ready
+    weight:
+      description: Its current weight.
+      type: int
+      sample: 1
+    health_checks:
+      description: Whether HAProxy health-checks it.
+      type: bool
+      sample: true
+commands:
+  description: The runtime API commands that changed something (in check mode, that would be sent).
+  returned: always
+  type: list
+  elements: str
+  sample: ["add server web/i-0123456789abcdef0 10.0.1.25:8080 check", "enable health web/i-0123456789abcdef0",
+           "enable server web/i-0123456789abcdef0"]
+sessions_closed:
+  description: How many sessions were still open after O(drain_timeout) and were closed.
+  returned: when O(state=absent)
+  type: int
+  sample: 0
+'''
+
+import re
+import time
+import zlib
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import (
+    HAProxyError,
+    RuntimeApi,
+    add_server_command,
+    check_keywords,
+    check_name,
+    normalize_address,
+)
+
+POLL_INTERVAL = 0.2
+# "del server" can still see connections for a moment after the last
+# session ended (idle connections are purged asynchronously).
+DELETE_GRACE = 5.0
+
+
+class Changes:
+    """Sends the commands that change something, or, in check mode, only records them."""
+
+    def __init__(self, api, check_mode):
+        self.api = api
+        self.check_mode = check_mode
+        self.commands = []
+
+    def send(self, command, *accepted):
+        self.commands.append(command)
+        if not self.check_mode:
+            self.api.expect(command, *accepted)
+
+
+def updates(changes, server, address, port, weight, check):
+    """Bring an existing server (or slot) to the wanted address, port, weight, checks and ready state."""
+    target = '%s/%s' % (server['backend'], server['name'])
+    if server['address'] != address or server['port'] != port:
+        changes.send('set server %s addr %s port %d' % (target, address, port), 'IP changed', 'no need to change')
+    if weight is not None and server['weight'] != weight:
+        changes.send('set weight %s %d' % (target, weight))
+    if check is True and not server.check_enabled:
+        changes.send('enable health %s' % target)
+    elif check is False and server.check_enabled:
+        changes.send('disable health %s' % target)
+    if server.admin != 'ready':
+        changes.send('set server %s state ready' % target)
+
+
+def add(changes, backend, name, address, port, weight, check, keywords):
+    words = (['check'] if check else []) + (['weight', str(weight)] if weight is not None else []) + keywords
+    changes.commands.append(add_server_command(backend, name, address, port, words))
+    if not changes.check_mode:
+        changes.api.add_server(backend, name, address, port, words)
+    if check:
+        changes.send('enable health %s/%s' % (backend, name))
+    changes.send('enable server %s/%s' % (backend, name))
+
+
+def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
+    """Drain SERVER, wait for its sessions, put it in maintenance and, with DELETE, remove it.
+
+    Returns the number of sessions that had to be closed.
+    """
+    api = changes.api
+    backend, name = server['backend'], server['name']
+    target = '%s/%s' % (backend, name)
+    if server.admin == 'ready':
+        changes.send('set server %s state drain' % target)
+    remaining = 0
+    if not changes.check_mode and not server.maintenance:
+        deadline = time.monotonic() + drain_timeout
+        while True:
+            remaining = api.sessions(backend, name) or 0
+            if not remaining or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+    if not server.maintenance:
+        changes.send('set server %s state maint' % target)
+    if not changes.check_mode:
+        remaining = api.sessions(backend, name) or 0
+    closed = 0
+    if remaining:
+        if not shutdown_sessions:
+            raise HAProxyError('Server %s still has %d session(s) after %d seconds of draining. It is in maintenance '
+                               'and takes no new traffic; run again later, raise drain_timeout, or set '
+                               'shutdown_sessions to close them.' % (target, remaining, drain_timeout))
+        changes.send('shutdown sessions server %s' % target)
+        closed = remaining
+    if delete:
+        command = 'del server %s' % target
+        changes.commands.append(command)
+        if not changes.check_mode:
+            delete_server(api, command)
+    return closed
+
+
+def delete_server(api, command):
+    deadline = time.monotonic() + DELETE_GRACE
+    while True:
+        answer = api.execute(command).strip()
+        if answer.startswith('Server deleted') or answer.startswith('No such server'):
+            return
+        if 'still has connections' not in answer or time.monotonic() >= deadline:
+            raise HAProxyError('HAProxy refused "%s": %s' % (command, answer.splitlines()[0] if answer else answer))
+        time.sleep(POLL_INTERVAL)
+
+
+def find(servers, name):
+    for server in servers:
+        if server['name'] == name:
+            return server
+    return None
+
+
+def run_dynamic(params, changes):
+    api = changes.api
+    backend, name = params['backend'], params['name']
+    current = find(api.servers(backend), name)
+    result = dict(sessions_closed=0) if params['state'] == 'absent' else {}
+
+    if params['state'] == 'absent':
+        if current is not None:
+            result['sessions_closed'] = take_out(changes, current, params['drain_timeout'],
+                                                 params['shutdown_sessions'], delete=True)
+        return current, None, result
+
+    address, port, weight, check = params['address'], params['port'], params['weight'], bool(params['check'])
+    keywords = check_keywords(params['server_options'])
+    if current is not None and current.check_configured != check:
+        result['sessions_closed'] = take_out(changes, current, params['drain_timeout'],
+                                             params['shutdown_sessions'], delete=True)
+        add(changes, backend, name, address, port, weight, check, keywords)
+    elif current is None:
+        add(changes, backend, name, address, port, weight, check, keywords)
+    else:
+        updates(changes, current, address, port, weight, check)
+    predicted = dict(backend=backend, name=name, address=address, port=port, admin_state='ready',
+                     weight=weight if weight is not None else (current['weight'] if current else 1),
+                     health_checks=check)
+    return current, predicted, result
+
+
+def slot_number(prefix, name):
+    match = re.match(r'^%s([0-9]+)$' % re.escape(prefix), name)
+    return int(match.group(1)) if match else None
+
+
+def slots_of(api, backend, prefix):
+    slots = [server for server in api.servers(backend) if slot_number(prefix, server['name']) is not None]
+    if not slots:
+        raise HAProxyError('Backend %s has no servers named %s<number>: declare them with a server-template line, '
+                           'for example "server-template %s 1-10 unregistered.invalid:80 init-addr last,0.0.0.0 '
+                           'disabled".' % (backend, prefix, prefix))
+    return sorted(slots, key=lambda server: slot_number(prefix, server['name']))
+
+
+def own_slot(slots, address):
+    """The slot that holds ADDRESS, preferring one in service; None when there is none."""
+    mine = [server for server in slots if server['address'] == address]
+    active = [server for server in mine if not server.maintenance]
+    return (active or mine or [None])[0]
+
+
+def free_slot(slots, address):
+    free = [server for server in slots if server.maintenance]
+    if not free:
+        return None
+    # Hosts starting at different slots rarely race for the same one.
+    start = zlib.crc32(address.encode('ascii')) % len(free)
+    return free[start]
+
+
+def run_slot(params, changes):
+    api = changes.api
+    backend, prefix, address = params['backend'], params['slot_prefix'], params['address']
+    slots = slots_of(api, backend, prefix)
+
+    if params['state'] == 'absent':
+        current = own_slot(slots, address)
+        result = dict(sessions_closed=0)
+        if current is None or current.maintenance:
+            return current, current.summary() if current else None, result
+        result['sessions_closed'] = take_out(changes, current, params['drain_timeout'], params['shutdown_sessions'],
+                                             delete=False)
+        return current, dict(current.summary(), admin_state='maint'), result
+
+    port, weight, check = params['port'], params['weight'], params['check']
+    before = None
+    for _attempt in range(3):
+        current = own_slot(slots, address)
+        chosen = current or free_slot(slots, address)
+        if chosen is None:
+            raise HAProxyError('All %d slots (%s1 to %s%d) of backend %s are in use: add slots to its '
+                               'server-template line.' % (len(slots), prefix, prefix, len(slots), backend))
+        if check is not None and check and not chosen.check_configured:
+            raise HAProxyError('Slot %s/%s has no health check configured: add "check" to the server-template line, '
+                               'or leave the check option unset.' % (backend, chosen['name']))
+        before = before or chosen
+        updates(changes, chosen, address, port, weight, check)
+        if changes.check_mode or current is not None:
+            break
+        # Another host may have taken the same free slot at the same moment.
+        slots = slots_of(api, backend, prefix)
+        if own_slot(slots, address) is not None:
+            break
+    else:
+        raise HAProxyError('Other hosts kept taking the free slots of backend %s; try again.' % backend)
+    predicted = dict(chosen.summary(), address=address, port=port, admin_state='ready')
+    if weight is not None:
+        predicted['weight'] = weight
+    if check is not None:
+        predicted['health_checks'] = check
+    return before, predicted, {}
+
+
+def validate(module):
+    params = module.params
+    check_name('backend', params['backend'])
+    if params['mode'] == 'dynamic':
+        if not params['name']:
+            raise HAProxyError('name is required with mode=dynamic.')
+        check_name('server', params['name'])
+    else:
+        check_name('slot prefix', params['slot_prefix'])
+    if params['state'] == 'present' or params['mode'] == 'slot':
+        if not params['address']:
+            raise HAProxyError('address is required with state=%s%s.' % (
+                params['state'], ' and mode=slot' if params['state'] == 'absent' else ''))
+        params['address'] = normalize_address(params['address'])
+    if params['state'] == 'present' and params['port'] is None:
+        raise HAProxyError('port is required with state=present.')
+    if params['port'] is not None and not 0 < params['port'] < 65536:
+        raise HAProxyError('port must be between 1 and 65535; got %d.' % params['port'])
+    if params['weight'] is not None and not 0 <= params['weight'] <= 256:
+        raise HAProxyError('weight must be between 0 and 256; got %d.' % params['weight'])
+    if params['drain_timeout'] < 0:
+        raise HAProxyError('drain_timeout must not be negative.')
+    if params['timeout'] <= 0:
+        raise HAProxyError('timeout must be positive.')
+
+
+def run(module, api):
+    validate(module)
+    params = module.params
+    changes = Changes(api, module.check_mode)
+    if params['mode'] == 'dynamic':
+        before, predicted, extra = run_dynamic(params, changes)
+        name = params['name']
+    else:
+        before, predicted, extra = run_slot(params, changes)
+        name = (predicted or before or {}).get('name')
+
+    changed = bool(changes.commands)
+    if changed and not module.check_mode and name:
+        after = find(api.servers(params['backend']), name)
+        after = after.summary() if after is not None else None
+        if params['mode'] == 'slot' and after is not None and params['state'] == 'present' \
+                and after['address'] != params['address']:
+            raise HAProxyError('Slot %s/%s was taken by %s while this task set it; try again.'
+                               % (params['backend'], name, after['address']))
+    else:
+        after = predicted if changed else (before.summary() if before is not None else None)
+    before_summary = before.summary() if before is not None else None
+    return dict(
+        changed=changed,
+        server=after,
+        commands=changes.commands,
+        diff=dict(before=before_summary or {}, after=after or {}),
+        **extra
+    )
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type='str', required=True),
+            backend=dict(type='str', required=True),
+            name=dict(type='str'),
+            address=dict(type='str'),
+            port=dict(type='int'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            mode=dict(type='str', choices=['dynamic', 'slot'], default='dynamic'),
+            slot_prefix=dict(type='str', default='slot'),
+            weight=dict(type='int'),
+            check=dict(type='bool'),
+            server_options=dict(type='list', elements='str', default=[]),
+            drain_timeout=dict(type='int', default=30),
+            shutdown_sessions=dict(type='bool', default=True),
+            timeout=dict(type='float', default=5.0),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        api = RuntimeApi(module.params['socket'], timeout=module.params['timeout'])
+        result = run(module, api)
+    except HAProxyError as exc:
+        module.fail_json(msg=exc.message)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,55 @@
+"""Process and port helpers shared by the server wrappers."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port(host='127.0.0.1'):
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, proc=None, log_path=None):
+    """Poll PREDICATE until true; raise RuntimeError naming WHAT (with the log) otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    log = ''
+    if log_path and os.path.exists(log_path):
+        with open(log_path, encoding='utf-8', errors='replace') as handle:
+            log = handle.read()[-3000:]
+    raise RuntimeError('%s did not come up%s\n%s' % (what, '' if proc is None or proc.poll() is None
+                                                      else ' (exited with %s)' % proc.returncode, log))
+
+
+def port_open(port, host='127.0.0.1'):
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def start(argv, log_path, env=None):
+    with open(log_path, 'ab') as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+
+
+def stop(proc, timeout=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
