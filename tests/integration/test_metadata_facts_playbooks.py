@@ -5,10 +5,14 @@ default metadata address (tests/integration/conftest.py), and the module is
 used with no connection options, as on an instance.
 """
 import base64
+import glob
 import json
 import os
+import subprocess
 import sys
 import time
+
+import pytest
 
 from collection_path import REPO_ROOT
 
@@ -169,3 +173,32 @@ def test_no_credentials_in_verbose_output_or_fact_cache(run_playbook, tmp_path):
     for secret in credential_values():
         assert secret not in result.stdout
         assert secret not in cached
+
+
+def python38():
+    """A working Python 3.8 interpreter, or None (pyenv shims may not run)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.8.*/bin/python3.8")))
+    candidates.append("/usr/bin/python3.8")
+    for candidate in candidates:
+        try:
+            subprocess.run([candidate, "-c", "import json"], check=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return candidate
+    return None
+
+
+def test_runs_on_a_python_3_8_managed_host(run_playbook, tmp_path):
+    interpreter = python38()
+    if interpreter is None:
+        pytest.skip("no Python 3.8 installed")
+    result = run_playbook(playbook("subset.yml"),
+                          args=("-vvv",) + out_dir_args(tmp_path, ansible_python_interpreter=interpreter))
+
+    assert result.returncode == 0, result.stdout
+    # -vvv shows the command that ran the module: it must be the 3.8 interpreter.
+    assert "EXEC /bin/sh -c '%s " % interpreter in result.stdout
+    facts = read_json(tmp_path / "facts.json")
+    assert facts["subnet_id"] == "subnet-0aa11bb22cc33dd44"
+    assert facts["tags"]["team:owner"] == "platform"
+    assert facts["user_data_encoding"] == "utf-8"
