@@ -516,6 +516,9 @@ class _Server(http.server.ThreadingHTTPServer):
     # A handler holding a dropped token response must not delay shutdown.
     block_on_close = False
     timeout = POLL_SECONDS
+    # Clients read subtrees in parallel; socketserver's default backlog of 5
+    # would drop connection attempts that the real service accepts.
+    request_queue_size = 128
 
     def __init__(self, address, emulator):
         self.emulator = emulator

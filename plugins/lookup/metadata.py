@@ -195,7 +195,11 @@ class LookupModule(LookupBase):
                 "Use cloudmeta.imds.metadata_facts to read a managed host's metadata." % remote
             )
 
-        client = connection.client(warn=display.warning)
+        try:
+            # A bad AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE) surfaces only here.
+            client = connection.client(warn=display.warning)
+        except ImdsConfigError as exc:
+            raise AnsibleOptionsError(exc.message)
         try:
             values = self._read(client, planned, default)
         except ImdsError as exc:
