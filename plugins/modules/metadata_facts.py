@@ -637,15 +637,15 @@ def read_instance_tree(client, plan):
 
 
 def main():
-    argument_spec = connection_argspec(
-        gather_subset=dict(type='list', elements='str', default=['all']),
-        legacy_facts=dict(type='bool', default=False),
-        fact_path=dict(type='path'),
-        gather_timeout=dict(type='int'),
+    module = AnsibleModule(
+        argument_spec=connection_argspec(
+            gather_subset=dict(type='list', elements='str', default=['all']),
+            legacy_facts=dict(type='bool', default=False),
+            fact_path=dict(type='path'),
+            gather_timeout=dict(type='int'),
+        ),
+        supports_check_mode=True,
     )
-    # A token lifetime is not a secret, whatever its name suggests.
-    argument_spec['token_ttl']['no_log'] = False
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
         groups = resolve_gather_subset(module.params['gather_subset'])
     except ValueError as exc:
