@@ -1,0 +1,317 @@
+"""The register_instance role with the elbv2 and cloudmap backends, run by ansible-playbook against moto_server.
+
+Each test is one session in a fresh network namespace (conftest.run_in_netns):
+the emulator serves the built-in instance at the default metadata address,
+tests/utils/aws_lab.py starts moto_server on loopback with the target groups
+and Cloud Map services, and a series of ansible-playbook runs follows, each
+one followed by a snapshot of what moto holds. The playbooks get no AWS keys
+and no shared AWS files: boto3 must find the instance profile's credentials
+through IMDS, as on EC2.
+
+moto makes up its own VPC IDs, so for elbv2 the lab also runs a second
+emulator whose instance sits in moto's VPC, and the role discovers from it
+(register_instance_imds_endpoint). Expected values come from the emulators'
+instance data, never from the module under test.
+"""
+import importlib.util
+import json
+import os
+import re
+import shlex
+import sys
+
+from collection_path import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+import imds_emulator  # noqa: E402
+
+
+def _integration_conftest():
+    # "import conftest" could find tests/conftest.py first; load ours by path.
+    spec = importlib.util.spec_from_file_location(
+        "register_instance_aws_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_in_netns = _integration_conftest().run_in_netns
+BIN_DIR = os.path.dirname(sys.executable)
+
+LAB = os.path.join(REPO_ROOT, "tests", "utils", "aws_lab.py")
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+BUILTIN = imds_emulator.builtin_instance()
+METADATA = BUILTIN["meta-data"]
+PRIMARY = next(eni for eni in METADATA["network"]["interfaces"]["macs"].values() if eni["device-number"] == "0")
+PROFILE = next(iter(METADATA["iam"]["security-credentials"].values()))
+
+
+class Run(object):
+    """One ansible-playbook run of the session: output, recap, the backend's result and moto's state after it."""
+
+    def __init__(self, directory, index):
+        def read(name):
+            with open(os.path.join(directory, "%d.%s" % (index, name)), encoding="utf-8") as handle:
+                return handle.read()
+
+        self.output = read("out")
+        self.rc = int(read("rc"))
+        self.moto = json.loads(read("snapshot"))
+        result = read("result") if os.path.exists(os.path.join(directory, "%d.result" % index)) else ""
+        self.result = json.loads(result) if result else None
+        match = RECAP.search(self.output)
+        assert match, self.output
+        self.ok, self.changed, _unreachable, self.failed = (int(n) for n in match.groups())
+
+
+class Session(object):
+    def __init__(self, directory, runs, completed):
+        self.lab = json.loads(open(os.path.join(directory, "lab.json"), encoding="utf-8").read())
+        self.runs = [Run(directory, index) for index in range(runs)]
+        self.requests = json.loads(open(os.path.join(directory, "requests.json"), encoding="utf-8").read())
+        self.completed = completed
+
+    def __getitem__(self, index):
+        return self.runs[index]
+
+
+def write_playbook(tmp_path, backend):
+    play = [{
+        "name": "register_instance with the %s backend" % backend,
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": {"aws_lab": "{{ lookup('ansible.builtin.file', aws_lab_dir ~ '/lab.json') | from_json }}"},
+        "environment": {"AWS_ENDPOINT_URL": "{{ aws_lab['moto_url'] }}"},
+        "tasks": [
+            {"name": "Run the role", "ansible.builtin.include_role": {"name": "cloudmeta.imds.register_instance"}},
+            {
+                "name": "Save the backend's result",
+                "ansible.builtin.copy": {
+                    "content": "{{ register_instance_%s_result | to_json }}" % backend,
+                    "dest": "{{ result_file }}",
+                    "mode": "0600",
+                },
+                "check_mode": False,
+                "changed_when": False,
+            },
+        ],
+    }]
+    path = tmp_path / ("%s.yml" % backend)
+    path.write_text(json.dumps(play))
+    return str(path)
+
+
+def aws_session(tmp_path, backend, runs):
+    """Start the lab, run the playbook once per entry of RUNS ({'vars': {...}, 'args': [...]}), stop the lab.
+
+    Values in 'vars' may name lab entries as '@lab:key' or '@lab:key.subkey'.
+    """
+    directory = tmp_path / "session"
+    directory.mkdir()
+    playbook = write_playbook(tmp_path, backend)
+    python = shlex.quote(sys.executable)
+    lab_dir = str(directory / "lab")
+    lines = [
+        "set -u",
+        # No keys, no profile, no shared files: boto3's only way to credentials
+        # is the instance profile in IMDS. No proxies: tests talk to loopback.
+        "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE"
+        " AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY",
+        "export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+        "%s %s up --state-dir %s --ttl 600 > %s" % (python, LAB, lab_dir, directory / "lab.json"),
+        "trap '%s %s down --state-dir %s' EXIT" % (python, LAB, lab_dir),
+    ]
+    for index, run in enumerate(runs):
+        variables = dict(run.get("vars", {}), register_instance_backend=backend, aws_lab_dir=lab_dir,
+                         result_file=str(directory / ("%d.result" % index)))
+        vars_file = directory / ("%d.vars.json" % index)
+        vars_file.write_text(json.dumps(resolve_lab_references(variables)))
+        command = [os.path.join(BIN_DIR, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                   "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(vars_file)]
+        command += list(run.get("args", ())) + [playbook]
+        lines += [
+            "%s > %s 2>&1; echo $? > %s" % (" ".join(shlex.quote(part) for part in command),
+                                             directory / ("%d.out" % index), directory / ("%d.rc" % index)),
+            "%s %s snapshot --state-dir %s > %s" % (python, LAB, lab_dir, directory / ("%d.snapshot" % index)),
+        ]
+    lines.append("%s %s requests --state-dir %s > %s" % (python, LAB, lab_dir, directory / "requests.json"))
+    completed = run_in_netns(["bash", "-c", "\n".join(lines)], timeout=600)
+    assert completed.returncode == 0, completed.stdout
+    return Session(str(directory), len(runs), completed)
+
+
+def resolve_lab_references(variables):
+    """'@lab:key.sub' placeholders become Jinja lookups into the lab description the playbook loads."""
+    def resolve(value):
+        if isinstance(value, str) and value.startswith("@lab:"):
+            path = "".join("['%s']" % part for part in value[len("@lab:"):].split("."))
+            return "{{ aws_lab%s }}" % path
+        return value
+    return {name: resolve(value) for name, value in variables.items()}
+
+
+def diff_lines(output, sign):
+    """Lines --diff printed as removed ("-") or added ("+"), without the sign and indentation."""
+    return [line[1:].strip() for line in output.splitlines() if line.startswith(sign) and not line.startswith(sign * 3)]
+
+
+def registered(run, group):
+    return [(target["id"], target["port"]) for target in run.moto["elbv2"][group]]
+
+
+# -- elbv2 ------------------------------------------------------------------------
+
+ELBV2 = {
+    "register_instance_port": 8080,
+    "register_instance_elbv2_target_group_arn": "@lab:target_groups.instance",
+    "register_instance_imds_endpoint": "@lab:imds_url",
+}
+
+
+def test_elbv2_register_is_idempotent_and_deregister_tolerates_gone(tmp_path):
+    present = {"vars": dict(ELBV2, register_instance_elbv2_wait_healthy=True, register_instance_elbv2_wait_timeout=30),
+               "args": ["-vvv"]}
+    absent = {"vars": dict(ELBV2, register_instance_state="absent", register_instance_elbv2_wait_drained=True,
+                           register_instance_elbv2_wait_timeout=30), "args": ["-vvv"]}
+    session = aws_session(tmp_path, "elbv2", [present, present, absent, absent])
+
+    first, second, gone, again = session.runs
+    instance = METADATA["instance-id"]
+    assert (first.rc, first.changed) == (0, 1), first.output
+    assert registered(first, "instance") == [(instance, 8080)]
+    assert first.result["health"]["state"] == "healthy"
+    assert first.result["target_group"]["vpc_id"] == session.lab["vpc_id"]
+    assert (second.rc, second.changed) == (0, 0), second.output
+    assert registered(second, "instance") == [(instance, 8080)]
+    assert (gone.rc, gone.changed) == (0, 1), gone.output
+    assert registered(gone, "instance") == []
+    assert (again.rc, again.changed) == (0, 0), again.output
+
+    # The role passed no keys: moto saw the instance profile's, read from IMDS,
+    # and not even -vvv output shows the secret parts.
+    changes = [r for r in session.requests if r["action"] in ("RegisterTargets", "DeregisterTargets")]
+    assert [r["action"] for r in changes] == ["RegisterTargets", "DeregisterTargets"]
+    for request in changes:
+        assert request["access_key_id"] == PROFILE["AccessKeyId"]
+        assert request["session_token"] == PROFILE["Token"]
+    for run in session.runs:
+        assert PROFILE["SecretAccessKey"] not in run.output
+        assert PROFILE["Token"] not in run.output
+
+
+def test_elbv2_check_mode_vpc_refusal_and_ip_targets(tmp_path):
+    session = aws_session(tmp_path, "elbv2", [
+        {"vars": ELBV2, "args": ["--check"]},
+        {"vars": dict(ELBV2, register_instance_elbv2_target_group_arn="@lab:target_groups.other_vpc")},
+        {"vars": dict(ELBV2, register_instance_elbv2_target_group_arn="@lab:target_groups.ip",
+                      register_instance_elbv2_target_type="ip", register_instance_port=None)},
+        {"vars": dict(ELBV2, register_instance_elbv2_target_group_arn="@lab:target_groups.ip",
+                      register_instance_elbv2_target_type="instance")},
+    ])
+    check, other_vpc, ip, wrong_type = session.runs
+
+    assert (check.rc, check.changed) == (0, 1), check.output
+    assert check.result["changed"] is True
+    assert registered(check, "instance") == []
+
+    assert other_vpc.rc != 0
+    assert session.lab["other_vpc_id"] in other_vpc.output and session.lab["vpc_id"] in other_vpc.output
+    assert registered(other_vpc, "other_vpc") == []
+
+    assert (ip.rc, ip.changed) == (0, 1), ip.output
+    assert registered(ip, "ip") == [(PRIMARY["local-ipv4s"][0], 8080)]  # the group's own port
+
+    assert wrong_type.rc != 0
+    assert "has target type ip, but target type instance was requested" in wrong_type.output
+    assert registered(wrong_type, "ip") == [(PRIMARY["local-ipv4s"][0], 8080)]
+
+
+# -- cloudmap ---------------------------------------------------------------------
+
+CLOUDMAP = {
+    "register_instance_port": 8080,
+    "register_instance_cloudmap_service_id": "@lab:cloudmap_service_id",
+    "register_instance_cloudmap_attributes": {"team": "platform"},
+}
+
+
+def expected_attributes(**extra):
+    attributes = {
+        "AWS_INSTANCE_IPV4": METADATA["local-ipv4"],
+        "AWS_INSTANCE_PORT": "8080",
+        "AVAILABILITY_ZONE": METADATA["placement"]["availability-zone"],
+        "AVAILABILITY_ZONE_ID": METADATA["placement"]["availability-zone-id"],
+        "REGION": METADATA["placement"]["region"],
+        "SUBNET_ID": PRIMARY["subnet-id"],
+        "VPC_ID": PRIMARY["vpc-id"],
+        "team": "platform",
+    }
+    attributes.update(extra)
+    return attributes
+
+
+def cloudmap_instances(session, run):
+    return run.moto["cloudmap"][session.lab["cloudmap_service_id"]]
+
+
+def test_cloudmap_register_deregister_then_update(tmp_path):
+    moved = dict(CLOUDMAP, register_instance_interface_device=1, register_instance_port=9090)
+    session = aws_session(tmp_path, "cloudmap", [
+        {"vars": CLOUDMAP},
+        {"vars": CLOUDMAP},
+        {"vars": dict(CLOUDMAP, register_instance_state="absent")},
+        {"vars": dict(CLOUDMAP, register_instance_state="absent")},
+        {"vars": CLOUDMAP},
+        {"vars": moved, "args": ["--diff"]},
+    ])
+    first, second, gone, again, back, update = session.runs
+    instance = METADATA["instance-id"]
+    secondary = next(eni for eni in METADATA["network"]["interfaces"]["macs"].values() if eni["device-number"] == "1")
+
+    assert (first.rc, first.changed) == (0, 1), first.output
+    assert cloudmap_instances(session, first) == [{"id": instance, "attributes": expected_attributes()}]
+    assert first.result["operation"]["status"] == "SUCCESS"
+    assert (second.rc, second.changed) == (0, 0), second.output
+    assert cloudmap_instances(session, second) == [{"id": instance, "attributes": expected_attributes()}]
+
+    assert (gone.rc, gone.changed) == (0, 1), gone.output
+    assert cloudmap_instances(session, gone) == []
+    assert (again.rc, again.changed) == (0, 0), again.output
+    assert again.result["instance"] is None
+    assert back.rc == 0, back.output
+
+    # Moving to the secondary interface changes address, port and subnet: one
+    # RegisterInstance with the new set, no deregistration. (moto then holds
+    # the old copy too, where AWS updates in place; not asserted.)
+    moved_attributes = expected_attributes(AWS_INSTANCE_IPV4=secondary["local-ipv4s"][0], AWS_INSTANCE_PORT="9090",
+                                           SUBNET_ID=secondary["subnet-id"], VPC_ID=secondary["vpc-id"])
+    assert (update.rc, update.changed) == (0, 1), update.output
+    assert update.result["instance"]["attributes"] == moved_attributes
+    assert '"AWS_INSTANCE_PORT": "8080",' in diff_lines(update.output, "-")
+    assert '"AWS_INSTANCE_PORT": "9090",' in diff_lines(update.output, "+")
+    assert {"id": instance, "attributes": moved_attributes} in cloudmap_instances(session, update)
+    actions = [r["action"] for r in session.requests if r["action"] in ("RegisterInstance", "DeregisterInstance")]
+    assert actions == ["RegisterInstance", "DeregisterInstance", "RegisterInstance", "RegisterInstance"]
+    assert update.moto["cloudmap"][session.lab["cloudmap_other_service_id"]] == []
+
+
+def test_cloudmap_check_mode_and_refused_attributes(tmp_path):
+    session = aws_session(tmp_path, "cloudmap", [
+        {"vars": CLOUDMAP, "args": ["--check", "--diff"]},
+        {"vars": dict(CLOUDMAP, register_instance_cloudmap_attributes={"AWS_EC2_INSTANCE_ID": "i-0123456789abcdef0"})},
+        {"vars": dict(CLOUDMAP, register_instance_cloudmap_instance_id="web-1")},
+    ])
+    check, refused, custom_id = session.runs
+
+    assert (check.rc, check.changed) == (0, 1), check.output
+    assert check.result["instance"]["attributes"] == expected_attributes()
+    assert '"AVAILABILITY_ZONE": "%s",' % METADATA["placement"]["availability-zone"] in diff_lines(check.output, "+")
+    assert cloudmap_instances(session, check) == []
+
+    assert refused.rc != 0
+    assert "AWS_EC2_INSTANCE_ID can only be combined with AWS_INIT_HEALTH_STATUS" in refused.output
+    assert cloudmap_instances(session, refused) == []
+
+    assert (custom_id.rc, custom_id.changed) == (0, 1), custom_id.output
+    assert [item["id"] for item in cloudmap_instances(session, custom_id)] == ["web-1"]
