@@ -7,8 +7,10 @@ registers what IMDS says, whatever the built-in instance holds.
 """
 import concurrent.futures
 import copy
+import grp
 import json
 import os
+import pwd
 import re
 import stat
 import sys
@@ -198,6 +200,17 @@ def test_file_mode_and_existing_directory_mode(register, sd_dir):
     assert result.returncode == 0, result.stdout
     assert stat.S_IMODE(sd_file(sd_dir, "node", md["instance-id"]).stat().st_mode) == 0o600
     assert stat.S_IMODE(sd_dir.stat().st_mode) == 0o750, "an existing directory keeps its mode"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_file_owner_and_group(register, sd_dir):
+    _data, md, _by_device = instance()
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid)
+    result = register(register_instance_file_sd_owner="nobody", register_instance_file_sd_group=group.gr_name)[0]
+    assert result.returncode == 0, result.stdout
+    info = sd_file(sd_dir, "node", md["instance-id"]).stat()
+    assert (info.st_uid, info.st_gid) == (nobody.pw_uid, group.gr_gid)
 
 
 @pytest.mark.parametrize("choice, device", [
