@@ -11,6 +11,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from servers.etcd import Etcd
 from servers.haproxy import HAProxy
 
 
@@ -51,3 +52,17 @@ def haproxy(tmp_path):
     server = HAProxy(tmp_path / 'haproxy').start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope='session')
+def etcd(tmp_path_factory):
+    """One etcd for the session, without auth or TLS; tests use keys of their own."""
+    server = Etcd(tmp_path_factory.mktemp('etcd')).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def key_prefix(request):
+    """A key prefix no other test uses: /t/<test name>/."""
+    return '/t/%s/' % request.node.name.replace('[', '-').replace(']', '')

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: etcd_keys
+short_description: Put or delete a group of etcd keys, optionally bound to one lease
+version_added: 1.0.0
+description:
+  - Writes a group of keys to etcd v3 in one transaction, optionally attached to one lease with a TTL, or deletes
+    them. Made for service registration, for example a CoreDNS/SkyDNS record plus a metadata key per instance.
+  - Talks to etcd's v3 JSON gateway (C(/v3/kv/...), C(/v3/lease/...)) over HTTP or HTTPS with the Python standard
+    library; no gRPC client or C(etcd3) package is needed. Needs etcd 3.4 or later.
+  - It reads the keys first and writes only when a value differs, a key is missing, or the lease does not match, so
+    a second run reports no change.
+  - With O(lease_ttl), all keys share one lease. A run that finds them on a live lease with that TTL keeps it (and
+    renews it once); otherwise it grants a new lease, moves the keys to it and revokes the old lease once no key is
+    attached to it any more, so re-runs never leave orphaned keys or leases behind.
+  - With O(state=absent) it deletes the keys and revokes their lease when nothing else is attached to it. Keys that
+    are already gone are not an error.
+  - M(community.general.etcd3) writes one key at a time, without leases, and needs the C(etcd3) gRPC package.
+author: cloudmeta.imds maintainers (@cloudmeta)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  url:
+    description:
+      - Client URL of an etcd member or of a proxy in front of the cluster, for example V(https://10.0.0.5:2379).
+      - Requests go through the proxy that C(https_proxy)/C(http_proxy) name, unless C(no_proxy) excludes the host,
+        O(use_proxy=false), or the host is a loopback address.
+    type: str
+    required: true
+  keys:
+    description:
+      - The keys, each with its value. A string is written as it is; any other value (a dict, list or number) is
+        written as compact JSON with sorted keys and compared as JSON.
+      - With O(state=absent) only the key names matter.
+    type: dict
+    required: true
+  state:
+    description:
+      - V(present) writes the keys, V(absent) deletes them.
+    type: str
+    choices: [present, absent]
+    default: present
+  lease_ttl:
+    description:
+      - Attach the keys to a lease with this TTL in seconds (at least 5). etcd deletes them when the lease is not
+        renewed in time, so a host that dies unregisters itself.
+      - Something must renew the lease (C(POST /v3/lease/keepalive)) more often than the TTL; the
+        C(cloudmeta.imds.register_instance) role can install a service that does.
+      - Unset, the keys have no lease and stay until deleted.
+    type: int
+  username:
+    description:
+      - User for etcd authentication (C(/v3/auth/authenticate)). Needs O(password).
+    type: str
+  password:
+    description:
+      - Password of O(username).
+    type: str
+  ca_path:
+    description:
+      - PEM file of the CA that signed etcd's server certificate, for C(https) URLs.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate, for etcd started with C(--client-cert-auth).
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert).
+    type: path
+  validate_certs:
+    description:
+      - Verify etcd's TLS certificate. Only turn this off for tests.
+    type: bool
+    default: true
+  use_proxy:
+    description:
+      - Send requests through the proxy named by the C(*_proxy) environment variables. Loopback addresses never are.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for each request.
+    type: float
+    default: 10
+seealso:
+  - name: etcd gRPC gateway
+    description: The JSON API this module uses.
+    link: https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/
+  - name: CoreDNS etcd plugin
+    description: How CoreDNS reads SkyDNS records from etcd.
+    link: https://coredns.io/plugins/etcd/
+'''
+
+EXAMPLES = r'''
+- name: Publish this instance for CoreDNS (web.skydns.local) with its placement, kept for 60 s without renewal
+  cloudmeta.imds.etcd_keys:
+    url: https://etcd.internal:2379
+    ca_path: /etc/ssl/etcd-ca.pem
+    username: registrar
+    password: "{{ etcd_password }}"
+    lease_ttl: 60
+    keys:
+      /skydns/local/skydns/web/i-0123456789abcdef0:
+        host: "{{ ansible_facts['ec2']['local_ipv4'] }}"
+        port: 8080
+        ttl: 30
+      /cloudmeta/services/web/i-0123456789abcdef0:
+        availability_zone: "{{ ansible_facts['ec2']['availability_zone'] }}"
+        subnet_id: "{{ ansible_facts['ec2']['subnet_id'] }}"
+
+- name: Remove them again
+  cloudmeta.imds.etcd_keys:
+    url: https://etcd.internal:2379
+    ca_path: /etc/ssl/etcd-ca.pem
+    username: registrar
+    password: "{{ etcd_password }}"
+    state: absent
+    keys:
+      /skydns/local/skydns/web/i-0123456789abcdef0:
+      /cloudmeta/services/web/i-0123456789abcdef0:
+'''
+
+RETURN = r'''
+keys:
+  description:
+    - The keys and their values as written (in check mode, as they would be); an empty dict after O(state=absent).
+  returned: always
+  type: dict
+  sample: {"/skydns/local/skydns/web/i-0123456789abcdef0": "{\"host\":\"10.0.1.25\",\"port\":8080,\"ttl\":30}"}
+lease:
+  description:
+    - The lease the keys are attached to; V(null) without O(lease_ttl) or after O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Lease ID, as a decimal string (for C(/v3/lease/keepalive)); V(null) in check mode for a new lease.
+      type: str
+      sample: "7587869398563932932"
+    ttl:
+      description: The lease's TTL in seconds.
+      type: int
+      sample: 60
+revoked_leases:
+  description: IDs of leases revoked because no key was attached to them any more.
+  returned: always
+  type: list
+  elements: str
+  sample: ["7587869398563932911"]
+'''
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.cloudmeta.imds.plugins.module_utils._etcd import (
+    ETCD_ARGSPEC,
+    NO_LEASE,
+    EtcdClient,
+    EtcdError,
+)
+
+MIN_LEASE_TTL = 5
+
+
+def encode(value):
+    """The bytes etcd stores for VALUE."""
+    if isinstance(value, str):
+        return value.encode('utf-8')
+    return json.dumps(value, sort_keys=True, separators=(',', ':')).encode('utf-8')
+
+
+def same_value(stored, wanted):
+    if stored == encode(wanted):
+        return True
+    if isinstance(wanted, str):
+        return False
+    try:
+        return json.loads(stored.decode('utf-8')) == wanted
+    except ValueError:
+        return False
+
+
+def text(values):
+    return dict((key, to_text(value, errors='surrogate_or_replace')) for key, value in values.items())
+
+
+def present(module, client, wanted, current):
+    ttl = module.params['lease_ttl']
+    values_ok = all(current[key] is not None and same_value(current[key]['value'], value)
+                    for key, value in wanted.items())
+    old_leases = set(item['lease'] for item in current.values() if item and item['lease'] != NO_LEASE)
+
+    kept = None
+    if ttl and len(old_leases) == 1 and all(item is not None for item in current.values()):
+        lease = next(iter(old_leases))
+        remaining, granted, _keys = client.time_to_live(lease)
+        if remaining > 0 and granted == ttl:
+            kept = lease
+    lease_ok = kept is not None if ttl else not old_leases
+    changed = not (values_ok and lease_ok)
+
+    lease = kept
+    revoked = []
+    if not module.check_mode:
+        if changed:
+            if ttl and lease is None:
+                lease = client.grant(ttl)
+            client.put_all(dict((key, encode(value)) for key, value in wanted.items()), lease or NO_LEASE)
+            for old in sorted(old_leases - set([lease])):
+                if client.revoke_if_unused(old):
+                    revoked.append(old)
+        elif kept is not None:
+            # Not a change: a re-run only renews what is already there.
+            client.keepalive(kept)
+    return changed, dict(id=lease, ttl=ttl) if ttl else None, revoked
+
+
+def absent(module, client, current):
+    existing = dict((key, item) for key, item in current.items() if item is not None)
+    revoked = []
+    if existing and not module.check_mode:
+        client.delete_all(list(existing))
+        for lease in sorted(set(item['lease'] for item in existing.values()) - set([NO_LEASE])):
+            if client.revoke_if_unused(lease):
+                revoked.append(lease)
+    return bool(existing), revoked
+
+
+def run(module, client):
+    params = module.params
+    wanted = params['keys']
+    if not wanted:
+        raise EtcdError('keys must name at least one key.')
+    for key in wanted:
+        if not key:
+            raise EtcdError('Key names must not be empty.')
+    ttl = params['lease_ttl']
+    if ttl is not None and ttl < MIN_LEASE_TTL:
+        raise EtcdError('lease_ttl must be at least %d seconds; got %d.' % (MIN_LEASE_TTL, ttl))
+    if params['state'] == 'present':
+        for key, value in wanted.items():
+            if value is None:
+                raise EtcdError('Key %s has no value; give it one, or use state=absent.' % key)
+
+    current = dict((key, client.get(key)) for key in wanted)
+    before = text(dict((key, item['value']) for key, item in current.items() if item is not None))
+
+    if params['state'] == 'absent':
+        changed, revoked = absent(module, client, current)
+        return dict(changed=changed, keys={}, lease=None, revoked_leases=revoked,
+                    diff=dict(before=before, after={}))
+
+    changed, lease, revoked = present(module, client, wanted, current)
+    after = text(dict((key, encode(value)) for key, value in wanted.items()))
+    return dict(changed=changed, keys=after, lease=lease, revoked_leases=revoked,
+                diff=dict(before=before, after=after))
+
+
+def main():
+    argument_spec = dict(
+        keys=dict(type='dict', required=True, no_log=False),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        lease_ttl=dict(type='int'),
+    )
+    argument_spec.update(ETCD_ARGSPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_together=[('username', 'password'), ('client_cert', 'client_key')])
+    try:
+        client = EtcdClient.from_params(module.params)
+        result = run(module, client)
+    except EtcdError as exc:
+        module.fail_json(msg=exc.message)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
