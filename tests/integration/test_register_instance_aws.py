@@ -130,9 +130,9 @@ def aws_session(tmp_path, backend, runs):
         command = [os.path.join(BIN_DIR, "ansible-playbook"), "-i", "localhost,", "-c", "local",
                    "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(vars_file)]
         command += list(run.get("args", ())) + [playbook]
+        output, status = directory / ("%d.out" % index), directory / ("%d.rc" % index)
         lines += [
-            "%s > %s 2>&1; echo $? > %s" % (" ".join(shlex.quote(part) for part in command),
-                                             directory / ("%d.out" % index), directory / ("%d.rc" % index)),
+            "%s > %s 2>&1; echo $? > %s" % (" ".join(shlex.quote(part) for part in command), output, status),
             "%s %s snapshot --state-dir %s > %s" % (python, LAB, lab_dir, directory / ("%d.snapshot" % index)),
         ]
     lines.append("%s %s requests --state-dir %s > %s" % (python, LAB, lab_dir, directory / "requests.json"))
