@@ -4,7 +4,6 @@ The playbook runs the way cloud-init or a user would run it: by its FQCN,
 with no inventory (implicit localhost), inside a network namespace where the
 emulator answers at the default metadata address.
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,19 +15,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
 
 
-def _integration_conftest():
-    # "import conftest" could find tests/conftest.py first; load ours by path.
-    spec = importlib.util.spec_from_file_location(
-        "bootstrap_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_CONFTEST = _integration_conftest()
-run_in_netns = _CONFTEST.run_in_netns
-playbook_env = _CONFTEST.playbook_env
-BIN_DIR = _CONFTEST.BIN_DIR
+from playbook_runner import BIN_DIR, playbook_env, run_in_netns  # noqa: E402
 
 # Prints the emulator's request log; only reachable inside the namespace.
 REQUEST_LOG = (
