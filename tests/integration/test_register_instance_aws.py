@@ -1,6 +1,6 @@
 """The register_instance role with the elbv2 and cloudmap backends, run by ansible-playbook against moto_server.
 
-Each test is one session in a fresh network namespace (conftest.run_in_netns):
+Each test is one session in a fresh network namespace (playbook_runner.run_in_netns):
 the emulator serves the built-in instance at the default metadata address,
 tests/utils/aws_lab.py starts moto_server on loopback with the target groups
 and Cloud Map services, and a series of ansible-playbook runs follows, each
@@ -13,7 +13,6 @@ emulator whose instance sits in moto's VPC, and the role discovers from it
 (register_instance_imds_endpoint). Expected values come from the emulators'
 instance data, never from the module under test.
 """
-import importlib.util
 import json
 import os
 import re
@@ -24,19 +23,7 @@ from collection_path import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
-
-
-def _integration_conftest():
-    # "import conftest" could find tests/conftest.py first; load ours by path.
-    spec = importlib.util.spec_from_file_location(
-        "register_instance_aws_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_in_netns = _integration_conftest().run_in_netns
-BIN_DIR = os.path.dirname(sys.executable)
+from playbook_runner import BIN_DIR, run_in_netns  # noqa: E402
 
 LAB = os.path.join(REPO_ROOT, "tests", "utils", "aws_lab.py")
 RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -103,7 +90,7 @@ def write_playbook(tmp_path, backend):
 
 
 def aws_session(tmp_path, backend, runs):
-    """Start the lab, run the playbook once per entry of RUNS ({'vars': {...}, 'args': [...]}), stop the lab.
+    """Start the lab, run the playbook once per entry of RUNS ({'vars': {...}, 'args': [...], 'env': {...}}), stop the lab.
 
     Values in 'vars' may name lab entries as '@lab:key' or '@lab:key.subkey'.
     """
@@ -127,7 +114,8 @@ def aws_session(tmp_path, backend, runs):
                          result_file=str(directory / ("%d.result" % index)))
         vars_file = directory / ("%d.vars.json" % index)
         vars_file.write_text(json.dumps(resolve_lab_references(variables)))
-        command = [os.path.join(BIN_DIR, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        command = ["env"] + ["%s=%s" % item for item in sorted(run.get("env", {}).items())]
+        command += [os.path.join(BIN_DIR, "ansible-playbook"), "-i", "localhost,", "-c", "local",
                    "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(vars_file)]
         command += list(run.get("args", ())) + [playbook]
         output, status = directory / ("%d.out" % index), directory / ("%d.rc" % index)
@@ -174,7 +162,11 @@ def test_elbv2_register_is_idempotent_and_deregister_tolerates_gone(tmp_path):
                "args": ["-vvv"]}
     absent = {"vars": dict(ELBV2, register_instance_state="absent", register_instance_elbv2_wait_drained=True,
                            register_instance_elbv2_wait_timeout=30), "args": ["-vvv"]}
-    session = aws_session(tmp_path, "elbv2", [present, present, absent, absent])
+    # The second run goes through an HTTP proxy that does not exist: AWS calls
+    # to moto bypass it by no_proxy, the instance profile's credentials must
+    # bypass it by themselves (the modules add the IMDS addresses to no_proxy).
+    behind_proxy = dict(present, env={"http_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"})
+    session = aws_session(tmp_path, "elbv2", [present, behind_proxy, absent, absent])
 
     first, second, gone, again = session.runs
     instance = METADATA["instance-id"]

@@ -270,3 +270,28 @@ def test_wait_gives_up_at_the_deadline_with_the_last_state():
     assert 'Timed out after 10 seconds' in error.value.message
     assert 'initial (Elb.InitialHealthChecking' in error.value.message
     assert clock[0] == 10
+
+
+def test_endpoint_url_option_wins_over_the_environment(run_module, aws, target_group, monkeypatch, aws_env):
+    arn = target_group()
+    monkeypatch.setenv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9')  # discard port: nothing listens
+    result = run_module(elbv2_target, **args(arn, endpoint_url=aws_env))
+    assert result['changed'] is True
+    assert targets(aws, arn) == [(INSTANCE_ID, 80)]
+
+
+def test_imds_addresses_bypass_a_configured_proxy():
+    environ = {'http_proxy': 'http://proxy.example:3128', 'no_proxy': 'internal.example',
+               'AWS_EC2_METADATA_SERVICE_ENDPOINT': 'http://127.0.0.1:8169/'}
+    _aws.bypass_proxy_for_imds(environ)
+    entries = environ['no_proxy'].split(',')
+    assert entries[0] == 'internal.example'
+    assert {'169.254.169.254', '[fd00:ec2::254]', 'fd00:ec2::254', '127.0.0.1:8169'} <= set(entries)
+    assert environ['NO_PROXY'] == environ['no_proxy']
+
+
+def test_no_proxy_is_left_alone_without_an_http_proxy():
+    # IMDS is plain HTTP: an https_proxy alone never carries it.
+    environ = {'https_proxy': 'http://proxy.example:3128', 'no_proxy': 'internal.example'}
+    _aws.bypass_proxy_for_imds(environ)
+    assert environ == {'https_proxy': 'http://proxy.example:3128', 'no_proxy': 'internal.example'}
