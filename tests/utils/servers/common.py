@@ -26,8 +26,8 @@ def wait_for(predicate, timeout, what, proc=None, log_path=None):
     if log_path and os.path.exists(log_path):
         with open(log_path, encoding='utf-8', errors='replace') as handle:
             log = handle.read()[-3000:]
-    raise RuntimeError('%s did not come up%s\n%s' % (what, '' if proc is None or proc.poll() is None
-                                                      else ' (exited with %s)' % proc.returncode, log))
+    exited = '' if proc is None or proc.poll() is None else ' (exited with %s)' % proc.returncode
+    raise RuntimeError('%s did not come up%s\n%s' % (what, exited, log))
 
 
 def port_open(port, host='127.0.0.1'):

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""HAProxy, etcd and stand-in instance services on loopback, for runs inside tests/utils/imds-netns.
+
+Processes started inside a network namespace are only reachable from inside
+it, so role tests start their servers there, with this script:
+
+    lab.py up --state-dir DIR [--haproxy] [--etcd] [--web NAME]... [--ttl SECONDS]
+    lab.py snapshot --state-dir DIR      # what the servers hold now, as JSON
+    lab.py down --state-dir DIR
+    lab.py run --state-dir DIR [servers...] --steps STEPS.json
+        STEPS.json: [{"argv": [...], "env": {...}}, ...]; runs each step with
+        the lab up, takes a snapshot after each, writes DIR/results.json
+        ([{returncode, output, snapshot}, ...]) and stops everything.
+
+DIR/lab.json describes the servers (sockets, ports, URL). A watchdog stops
+them after --ttl seconds, or as soon as the imds-netns run they belong to is
+over, should nobody call `down` (a failed molecule converge skips cleanup).
+The fake systemd of fake-systemd/systemctl keeps its services under
+DIR/systemd; `down` stops them too.
+"""
+
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from servers.common import free_port, port_open, wait_for  # noqa: E402
+from servers.etcd import Etcd  # noqa: E402
+from servers.haproxy import HAProxy, runtime_command  # noqa: E402
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+FAKE_SYSTEMD_BIN = os.path.join(HERE, 'fake-systemd')
+
+
+def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
+    state_dir = os.path.abspath(state_dir)
+    os.makedirs(state_dir, exist_ok=True)
+    lab = {'state_dir': state_dir, 'pids': [], 'systemd': {
+        'path': FAKE_SYSTEMD_BIN, 'state_dir': os.path.join(state_dir, 'systemd'),
+        'unit_dir': os.path.join(state_dir, 'systemd', 'units')}}
+    os.makedirs(lab['systemd']['unit_dir'], exist_ok=True)
+    try:
+        if haproxy:
+            server = HAProxy(os.path.join(state_dir, 'haproxy')).start()
+            lab['haproxy'] = dict(server.settings, tcp_socket=server.tcp_socket, pid=server.proc.pid)
+            lab['pids'].append(server.proc.pid)
+        if etcd:
+            server = Etcd(os.path.join(state_dir, 'etcd')).start()
+            lab['etcd'] = {'url': server.url, 'pid': server.proc.pid}
+            lab['pids'].append(server.proc.pid)
+        lab['web'] = {}
+        for name in web:
+            port = free_port()
+            log = os.path.join(state_dir, 'web-%s.jsonl' % name)
+            with open(os.path.join(state_dir, 'web-%s.out' % name), 'ab') as out:
+                proc = subprocess.Popen([sys.executable, os.path.join(HERE, 'web.py'), '--name', name,
+                                         '--port', str(port), '--log', log],
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+            wait_for(lambda port=port: port_open(port), 15, 'web server %s' % name, proc)
+            lab['web'][name] = {'port': port, 'pid': proc.pid, 'log': log}
+            lab['pids'].append(proc.pid)
+    except BaseException:
+        for pid in lab['pids']:
+            _terminate(pid)
+        raise
+    probe = os.environ.get('IMDS_NETNS_INSIDE') == '1'
+    watchdog = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), 'watch', '--state-dir', state_dir, '--ttl', str(ttl)]
+        + (['--probe-netns'] if probe else []),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lab['watchdog_pid'] = watchdog.pid
+    with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
+        json.dump(lab, handle, indent=2)
+    return lab
+
+
+def load(state_dir):
+    with open(os.path.join(state_dir, 'lab.json'), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def fake_services(lab):
+    """PIDs of services the fake systemctl started for this lab."""
+    pids = []
+    directory = lab['systemd']['state_dir']
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        if name.endswith('.pid'):
+            with open(os.path.join(directory, name), encoding='utf-8') as handle:
+                pids.append(int(handle.read().strip() or 0))
+    return [pid for pid in pids if pid]
+
+
+def down(state_dir):
+    try:
+        lab = load(state_dir)
+    except FileNotFoundError:
+        return
+    for pid in [lab.get('watchdog_pid')] + fake_services(lab) + lab['pids']:
+        if pid:
+            _terminate(pid)
+    os.remove(os.path.join(state_dir, 'lab.json'))
+
+
+def _terminate(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def watch(state_dir, ttl, probe_netns):
+    deadline = time.monotonic() + ttl
+    misses = 0
+    while time.monotonic() < deadline:
+        try:
+            lab = load(state_dir)
+        except FileNotFoundError:
+            return
+        if not any(_alive(pid) for pid in lab['pids']):
+            break
+        if probe_netns:
+            try:
+                socket.create_connection(('169.254.169.254', 80), timeout=1).close()
+                misses = 0
+            except OSError:
+                misses += 1
+                if misses >= 3:
+                    break
+        time.sleep(2)
+    try:
+        lab = load(state_dir)
+    except FileNotFoundError:
+        return
+    for pid in fake_services(lab) + lab['pids']:
+        _terminate(pid)
+
+
+# -- snapshot ----------------------------------------------------------------
+
+def _probe(port, patience=3.0):
+    """A GET through a frontend; retried for up to PATIENCE seconds while not 200 (health checks take a moment)."""
+    deadline = time.monotonic() + patience
+    while True:
+        answer = _get(port)
+        if answer.get('status') == 200 or time.monotonic() >= deadline:
+            return answer
+        time.sleep(0.2)
+
+
+def _get(port):
+    try:
+        with NO_PROXY.open('http://127.0.0.1:%d/' % port, timeout=5) as response:
+            return {'status': response.status, 'body': response.read().decode().strip()}
+    except urllib.error.HTTPError as exc:
+        return {'status': exc.code, 'body': exc.read().decode(errors='replace').strip()}
+    except OSError as exc:
+        return {'error': str(exc)}
+
+
+def _servers(admin_socket, backend):
+    lines = runtime_command(admin_socket, 'show servers state %s' % backend).splitlines()
+    header, result = None, {}
+    for line in lines[1:]:
+        if line.startswith('#'):
+            header = line[1:].split()
+        elif line.strip() and header:
+            row = dict(zip(header, line.split()))
+            admin = int(row['srv_admin_state'])
+            result[row['srv_name']] = {
+                'address': row['srv_addr'], 'port': int(row['srv_port']), 'weight': int(row['srv_uweight']),
+                'admin': 'maint' if admin & 0x23 else 'drain' if admin & 0x18 else 'ready',
+                'checks': bool(int(row['srv_check_state']) & 0x04)}
+    return result
+
+
+def _etcd_call(url, path, body):
+    request = urllib.request.Request(url + '/v3/' + path, data=json.dumps(body).encode(),
+                                     headers={'Content-Type': 'application/json'}, method='POST')
+    with NO_PROXY.open(request, timeout=10) as response:
+        return json.loads(response.read() or b'{}')
+
+
+def _etcd_snapshot(url):
+    """Every key with its value and lease, plus every live lease, read as CoreDNS would (a range read)."""
+    everything = base64.b64encode(b'\0').decode()
+    keys = {}
+    for item in _etcd_call(url, 'kv/range', {'key': everything, 'range_end': everything}).get('kvs') or []:
+        keys[base64.b64decode(item['key']).decode()] = {
+            'value': base64.b64decode(item.get('value', '')).decode(), 'lease': item.get('lease', '0')}
+    leases = {}
+    for lease in _etcd_call(url, 'lease/leases', {}).get('leases') or []:
+        answer = _etcd_call(url, 'lease/timetolive', {'ID': lease['ID'], 'keys': True})
+        leases[lease['ID']] = {'ttl': int(answer.get('TTL', -1)), 'granted_ttl': int(answer.get('grantedTTL', 0))}
+    return {'keys': keys, 'leases': leases}
+
+
+def snapshot(lab):
+    result = {}
+    if 'haproxy' in lab:
+        sock = lab['haproxy']['admin_socket']
+        result['haproxy'] = {backend: _servers(sock, backend) for backend in ('app', 'static', 'slots')}
+        # Waiting for a 200 only makes sense while some server is in service.
+        result['probes'] = {
+            backend: _probe(lab['haproxy']['%s_port' % backend],
+                            3.0 if any(server['admin'] == 'ready' for server in result['haproxy'][backend].values())
+                            else 0)
+            for backend in ('app', 'slots')}
+    if 'etcd' in lab:
+        result['etcd'] = _etcd_snapshot(lab['etcd']['url'])
+    result['web_requests'] = {}
+    for name, web in lab.get('web', {}).items():
+        count = 0
+        if os.path.exists(web['log']):
+            with open(web['log'], encoding='utf-8') as handle:
+                count = sum(1 for _line in handle)
+        result['web_requests'][name] = count
+    systemd = lab['systemd']['state_dir']
+    calls = os.path.join(systemd, 'calls.log')
+    result['systemctl'] = []
+    if os.path.exists(calls):
+        with open(calls, encoding='utf-8') as handle:
+            result['systemctl'] = [json.loads(line) for line in handle]
+    result['services'] = {}
+    for name in sorted(os.listdir(systemd)) if os.path.isdir(systemd) else []:
+        if name.endswith('.pid'):
+            with open(os.path.join(systemd, name), encoding='utf-8') as handle:
+                pid = int(handle.read().strip() or 0)
+            result['services'][name[:-len('.pid')]] = bool(pid) and _alive(pid)
+    return result
+
+
+def run(state_dir, steps, **servers):
+    lab = up(state_dir, **servers)
+    results = []
+    try:
+        for step in steps:
+            env = dict(os.environ)
+            env.update(step.get('env') or {})
+            proc = subprocess.run(step['argv'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, timeout=step.get('timeout', 300), check=False)
+            results.append({'returncode': proc.returncode, 'output': proc.stdout, 'snapshot': snapshot(lab)})
+    finally:
+        with open(os.path.join(lab['state_dir'], 'results.json'), 'w', encoding='utf-8') as handle:
+            json.dump(results, handle, indent=2)
+        down(state_dir)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'run', 'watch'])
+    parser.add_argument('--state-dir', required=True)
+    parser.add_argument('--haproxy', action='store_true')
+    parser.add_argument('--etcd', action='store_true')
+    parser.add_argument('--web', action='append', default=[], metavar='NAME')
+    parser.add_argument('--steps', help='JSON file of steps for `run`')
+    parser.add_argument('--ttl', type=float, default=1800, help='stop the lab after this many seconds at the latest')
+    parser.add_argument('--probe-netns', action='store_true', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    servers = dict(haproxy=args.haproxy, etcd=args.etcd, web=args.web)
+    if args.command == 'up':
+        print(json.dumps(up(args.state_dir, ttl=args.ttl, **servers), indent=2))
+    elif args.command == 'snapshot':
+        print(json.dumps(snapshot(load(args.state_dir)), indent=2))
+    elif args.command == 'run':
+        with open(args.steps, encoding='utf-8') as handle:
+            steps = json.load(handle)
+        run(args.state_dir, steps, **servers)
+    elif args.command == 'watch':
+        watch(args.state_dir, args.ttl, args.probe_netns)
+    else:
+        down(args.state_dir)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
