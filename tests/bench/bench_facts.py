@@ -38,7 +38,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(TESTS_DIR)
-NETNS = os.path.join(TESTS_DIR, "utils", "imds-netns")
 DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
 RESULTS_START = "<!-- bench_facts results: start -->"
 RESULTS_END = "<!-- bench_facts results: end -->"
@@ -48,6 +47,7 @@ sys.path.insert(0, HERE)
 
 from collection_path import COLLECTIONS_DIR, ensure_collection_link  # noqa: E402
 from legacy_compare import legacy_differences  # noqa: E402
+from playbook_runner import NETNS, playbook_env  # noqa: E402
 
 EMULATOR = ("169.254.169.254", 80)
 OLD = "amazon.aws.ec2_metadata_facts"
@@ -96,19 +96,6 @@ def counted(run):
 
 
 # ------------------------------------------------------- ansible-playbook
-
-def playbook_env():
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_DIR,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
-    )
-    return env
-
 
 def write_playbook(directory, number, case):
     path = os.path.join(directory, "case%d.yml" % number)
