@@ -116,7 +116,7 @@ def aws_session(tmp_path, backend, runs):
         vars_file.write_text(json.dumps(resolve_lab_references(variables)))
         command = ["env"] + ["%s=%s" % item for item in sorted(run.get("env", {}).items())]
         command += [os.path.join(BIN_DIR, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                   "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(vars_file)]
+                    "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(vars_file)]
         command += list(run.get("args", ())) + [playbook]
         output, status = directory / ("%d.out" % index), directory / ("%d.rc" % index)
         lines += [
