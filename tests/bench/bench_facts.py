@@ -227,14 +227,15 @@ def ratios(rows):
     lines = []
     for case in CASES[1:]:
         new = by_label[case.label]
-        lines.append("%s, compared with %s: module main() %.0fx faster; ansible-playbook minus ping %s; "
-                     "whole ansible-playbook run %.1fx shorter" % (
-            case.label, OLD,
-            old["inproc"] / new["inproc"],
-            "%.0fx faster" % (old["over_ping"] / new["over_ping"]) if new["over_ping"] > 0
-            else "within the noise of the fixed cost",
-            old["wall"] / new["wall"],
-        ))
+        if new["over_ping"] > 0:
+            over_ping = "%.0fx faster" % (old["over_ping"] / new["over_ping"])
+        else:
+            over_ping = "within the noise of the fixed cost"
+        lines.append(
+            "%s, compared with %s: module main() %.0fx faster; ansible-playbook minus ping %s; "
+            "whole ansible-playbook run %.1fx shorter"
+            % (case.label, OLD, old["inproc"] / new["inproc"], over_ping, old["wall"] / new["wall"])
+        )
     return lines
 
 
