@@ -28,8 +28,9 @@ def b64(text):
 
 
 class Etcd:
-    def __init__(self, workdir, client_port=None, peer_port=None, tls=None):
+    def __init__(self, workdir, client_port=None, peer_port=None, tls=None, extra_args=()):
         """TLS: the dict of pki.make_pki(); with it etcd serves https and requires client certificates."""
+        self.extra_args = list(extra_args)
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.client_port = client_port or free_port()
@@ -59,6 +60,7 @@ class Etcd:
         if self.tls:
             argv += ['--cert-file', self.tls['server_cert'], '--key-file', self.tls['server_key'],
                      '--trusted-ca-file', self.tls['ca'], '--client-cert-auth']
+        argv += self.extra_args
         self.proc = start(argv, self.log_path)
         wait_for(self._healthy, 30, 'etcd', self.proc, self.log_path)
         return self
@@ -79,11 +81,20 @@ class Etcd:
     def call(self, path, body, token=None):
         request = urllib.request.Request(self.url + '/v3/' + path, data=json.dumps(body).encode(),
                                          headers={'Content-Type': 'application/json'}, method='POST')
+        own_token = token is None and self.token is not None
         token = token or self.token
         if token:
             request.add_header('Authorization', token)
-        with self.opener.open(request, timeout=10) as response:
-            return json.loads(response.read() or b'{}')
+        try:
+            with self.opener.open(request, timeout=10) as response:
+                return json.loads(response.read() or b'{}')
+        except urllib.error.HTTPError as exc:
+            # Root's token expired (tests may shorten --auth-token-ttl): log in again once.
+            if exc.code != 401 or not own_token:
+                raise
+        self.token = None
+        self.token = self.call('auth/authenticate', {'name': 'root', 'password': 'rootpw'})['token']
+        return self.call(path, body)
 
     def get(self, key):
         """(value text, lease id) or None."""
