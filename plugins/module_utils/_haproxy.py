@@ -75,9 +75,9 @@ def parse_socket_address(text):
             host, sep, port = text[len(prefix):].rpartition(':')
             host = host.strip('[]')
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                example = 'ipv4@127.0.0.1:9999' if family == socket.AF_INET else 'ipv6@[::1]:9999'
                 raise HAProxyError('Cannot read the HAProxy runtime API socket %r: write %sHOST:PORT, for example '
-                                   '%s.' % (text, prefix, 'ipv4@127.0.0.1:9999' if family == socket.AF_INET
-                                                      else 'ipv6@[::1]:9999'))
+                                   '%s.' % (text, prefix, example))
             return family, (host, int(port))
     if '@' in text.split('/', 1)[0]:
         raise HAProxyError('Unsupported HAProxy runtime API socket %r: use a unix socket path, unix@PATH, '

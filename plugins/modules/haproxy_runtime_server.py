@@ -38,7 +38,7 @@ attributes:
 options:
   socket:
     description:
-      - The HAProxy runtime API socket: a unix socket path (also written V(unix@/path)), or V(ipv4@HOST:PORT) or
+      - The HAProxy runtime API socket, either a unix socket path (also written V(unix@/path)), or V(ipv4@HOST:PORT) or
         V(ipv6@[HOST]:PORT) for a TCP C(stats socket).
       - It must be declared with C(level admin); a C(level operator) socket fails with a message saying so.
       - A TCP runtime API socket has no authentication. Bind it to a private address that only trusted hosts can
