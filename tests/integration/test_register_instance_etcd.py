@@ -160,8 +160,8 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
     assert not (tmp_path / "keepalive" / "web.json").exists()
 
     unit = (systemd_state / "units" / "cloudmeta-etcd-keepalive@.service").read_text()
-    assert "ExecStart=%s %s %s/%%i.json" % (sys.executable, tmp_path / "bin" / "cloudmeta-etcd-keepalive",
-                                             tmp_path / "keepalive") in unit
+    program = tmp_path / "bin" / "cloudmeta-etcd-keepalive"
+    assert "ExecStart=%s %s %s/%%i.json" % (sys.executable, program, tmp_path / "keepalive") in unit
     assert "Restart=always" in unit
     assert "After=network-online.target" in unit
-    assert stat.S_IMODE(os.stat(tmp_path / "bin" / "cloudmeta-etcd-keepalive").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(program).st_mode) == 0o644

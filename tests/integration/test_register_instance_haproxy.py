@@ -128,9 +128,8 @@ def test_slot_mode_with_a_static_algorithm_over_the_tcp_socket(tmp_path):
 
 
 def test_a_static_backend_in_dynamic_mode_fails_with_advice(tmp_path):
-    (failed,) = run_lab(tmp_path, [step(tmp_path, "static", base_vars(tmp_path,
-                                                                       register_instance_haproxy_backend="static"))],
-                        ["--haproxy", "--web", "instance"])
+    static = step(tmp_path, "static", base_vars(tmp_path, register_instance_haproxy_backend="static"))
+    (failed,) = run_lab(tmp_path, [static], ["--haproxy", "--web", "instance"])
     assert recap(failed)[2] == 1
     assert "dynamic load balancing" in failed["output"]
     assert "slot mode" in failed["output"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """HAProxy, etcd and stand-in instance services on loopback, for runs inside tests/utils/imds-netns.
 
 Processes started inside a network namespace are only reachable from inside

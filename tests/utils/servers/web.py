@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """A tiny HTTP server standing in for the instance's own service.
 
 GET / answers "<name>\\n"; GET /slow?seconds=N answers after N seconds, which
