@@ -134,3 +134,17 @@ def test_a_static_backend_in_dynamic_mode_fails_with_advice(tmp_path):
     assert "dynamic load balancing" in failed["output"]
     assert "slot mode" in failed["output"]
     assert failed["snapshot"]["haproxy"]["static"] == {}
+
+
+def test_delegated_to_the_load_balancer_host(tmp_path):
+    # "lb" stands for the load balancer's inventory host; both run locally here.
+    delegated = base_vars(tmp_path, register_instance_haproxy_delegate_to="lb")
+    steps = [step(tmp_path, "delegated", delegated, args=("-i", "lb,")),
+             step(tmp_path, "absent", dict(delegated, register_instance_state="absent"), args=("-i", "lb,"))]
+    present, absent = run_lab(tmp_path, steps, ["--haproxy", "--web", "instance"])
+
+    assert recap(present)[2] == 0, present["output"]
+    assert "localhost -> lb" in present["output"]
+    assert list(present["snapshot"]["haproxy"]["app"]) == [INSTANCE_ID]
+    assert recap(absent)[2] == 0, absent["output"]
+    assert absent["snapshot"]["haproxy"]["app"] == {}
