@@ -165,3 +165,19 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
     assert "Restart=always" in unit
     assert "After=network-online.target" in unit
     assert stat.S_IMODE(os.stat(program).st_mode) == 0o644
+
+
+def test_a_dotted_service_name_is_reversed_like_the_domain_and_empty_labels_are_refused(tmp_path):
+    md, _eni = instance()
+    steps = [
+        step(tmp_path, "dotted", etcd_vars(tmp_path, register_instance_service_name="API.v2")),
+        step(tmp_path, "empty", etcd_vars(tmp_path, register_instance_service_name="web.")),
+    ]
+    dotted, empty = run_lab(tmp_path, steps)
+
+    assert recap(dotted)[2] == 0, dotted["output"]
+    # CoreDNS looks up api.v2.corp.internal (lower-cased) under this key.
+    assert "/skydns/internal/corp/v2/api/" + md["instance-id"] in dotted["snapshot"]["etcd"]["keys"]
+    assert recap(empty)[2] == 1
+    assert "empty labels" in empty["output"]
+    assert empty["snapshot"]["etcd"]["keys"] == dotted["snapshot"]["etcd"]["keys"]
