@@ -225,6 +225,8 @@ CLOUDMAP = {
     "register_instance_port": 8080,
     "register_instance_cloudmap_service_id": "@lab:cloudmap_service_id",
     "register_instance_cloudmap_attributes": {"team": "platform"},
+    # Labels become attributes; numbers as strings; the attributes variable wins.
+    "register_instance_labels": {"env": "prod", "shard": 3, "team": "ops"},
 }
 
 
@@ -238,6 +240,8 @@ def expected_attributes(**extra):
         "SUBNET_ID": PRIMARY["subnet-id"],
         "VPC_ID": PRIMARY["vpc-id"],
         "team": "platform",
+        "env": "prod",
+        "shard": "3",
     }
     attributes.update(extra)
     return attributes
