@@ -44,6 +44,7 @@ def run_in_netns(command, emulator_args=(), env=None, timeout=300):
         stderr=subprocess.STDOUT,
         text=True,
         timeout=timeout,
+        check=False,  # callers assert on the output and the return code
     )
 
 

@@ -1,7 +1,6 @@
 """Fixtures for integration tests; the machinery is in tests/playbook_runner.py."""
 import pytest
 
-from playbook_runner import BIN_DIR, playbook_env, run_in_netns  # noqa: F401  (re-exported)
 from playbook_runner import run_playbook as _run_playbook
 
 

@@ -16,7 +16,7 @@ import stat
 import sys
 
 from collection_path import REPO_ROOT
-from conftest import run_in_netns
+from playbook_runner import run_in_netns
 from test_register_instance_haproxy import recap, step
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))

@@ -14,7 +14,7 @@ import re
 import sys
 
 from collection_path import REPO_ROOT
-from conftest import BIN_DIR, run_in_netns
+from playbook_runner import BIN_DIR, run_in_netns
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
