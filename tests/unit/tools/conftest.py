@@ -63,25 +63,9 @@ def _no_proxy_env(monkeypatch):
 
 
 @pytest.fixture
-def start_emulator():
-    """start_emulator(data=None, host='127.0.0.1', **knobs) -> started Emulator, stopped after the test."""
-    started = []
-
-    def _start(data=None, host="127.0.0.1", **knobs):
-        emulator = imds_emulator.Emulator(data, **knobs)
-        emulator.start(host=host)
-        started.append(emulator)
-        return emulator
-
-    yield _start
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emu(start_emulator):
+def emu(emulator):
     """The built-in instance with default knobs (tokens required)."""
-    return start_emulator()
+    return emulator
 
 
 @pytest.fixture

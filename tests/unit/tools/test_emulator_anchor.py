@@ -61,12 +61,12 @@ def crawl(emulator, tmp_path):
     ).run()
 
 
-def test_every_documented_fact_is_present(start_emulator, tmp_path, monkeypatch):
+def test_every_documented_fact_is_present(make_emulator, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # fetch_url repoints it
     # fetch_url loads the system CA bundle for every plain-HTTP request (~25 ms
     # each, over a hundred requests); reusing one context changes nothing else.
     monkeypatch.setattr(urls, "make_context", functools.lru_cache(maxsize=None)(urls.make_context))
-    emulator = start_emulator(spot_action_after=0)  # termination-time exists only with a spot notice
+    emulator = make_emulator(spot_action_after=0)  # termination-time exists only with a spot notice
     facts = crawl(emulator, tmp_path)
     missing = sorted(documented_fact_names() - set(facts))
     assert missing == []

@@ -18,7 +18,7 @@ def write_json(tmp_path, data, name="instance.json"):
     return str(path)
 
 
-def test_json_file_mirrors_the_metadata_tree(tmp_path, start_emulator, http_for):
+def test_json_file_mirrors_the_metadata_tree(tmp_path, make_emulator, http_for):
     user_data = gzip.compress(b"#!/bin/sh\necho hi\n", mtime=0)
     path = write_json(tmp_path, {
         "meta-data": {
@@ -34,7 +34,7 @@ def test_json_file_mirrors_the_metadata_tree(tmp_path, start_emulator, http_for)
         "dynamic": {"instance-identity": {"document": {"region": "sa-east-1", "kernelId": None}}},
         "user-data": {"base64": base64.b64encode(user_data).decode()},
     })
-    http = http_for(start_emulator(path))
+    http = http_for(make_emulator(path))
     token = http.token()
 
     def get(item):
@@ -57,19 +57,19 @@ def test_json_file_mirrors_the_metadata_tree(tmp_path, start_emulator, http_for)
     assert get("user-data") == user_data
 
 
-def test_yaml_file_is_read_when_pyyaml_is_installed(tmp_path, start_emulator, http_for):
+def test_yaml_file_is_read_when_pyyaml_is_installed(tmp_path, make_emulator, http_for):
     pytest.importorskip("yaml")
     path = tmp_path / "instance.yml"
     path.write_text("meta-data:\n  instance-id: i-0yaml\n  tags:\n    instance:\n      'team:owner': ops\n"
                     "user-data: |\n  #cloud-config\n", encoding="utf-8")
-    http = http_for(start_emulator(str(path)))
+    http = http_for(make_emulator(str(path)))
     assert http.get_v2("/latest/meta-data/instance-id").body == b"i-0yaml"
     assert http.get_v2("/latest/meta-data/tags/instance/team:owner").body == b"ops"
     assert http.get_v2("/latest/user-data").body == b"#cloud-config\n"
 
 
-def test_local_zone_example_serves_a_consistent_instance(start_emulator, http_for):
-    http = http_for(start_emulator(os.path.join(EXAMPLES_DIR, "local-zone-instance.json")))
+def test_local_zone_example_serves_a_consistent_instance(make_emulator, http_for):
+    http = http_for(make_emulator(os.path.join(EXAMPLES_DIR, "local-zone-instance.json")))
     token = http.token()
     document = json.loads(http.get("/latest/dynamic/instance-identity/document", token).body)
     assert http.get("/latest/meta-data/placement/region", token).body == b"us-west-2"
@@ -82,9 +82,9 @@ def test_local_zone_example_serves_a_consistent_instance(start_emulator, http_fo
     assert gzip.decompress(user_data).startswith(b"#!/bin/bash\n")
 
 
-def test_minimal_yaml_example_has_no_user_data_or_role(start_emulator, http_for):
+def test_minimal_yaml_example_has_no_user_data_or_role(make_emulator, http_for):
     pytest.importorskip("yaml")
-    http = http_for(start_emulator(os.path.join(EXAMPLES_DIR, "minimal.yaml")))
+    http = http_for(make_emulator(os.path.join(EXAMPLES_DIR, "minimal.yaml")))
     token = http.token()
     assert http.get("/latest/meta-data/mac", token).body == b"06:00:00:00:00:01"
     assert http.get("/latest/user-data", token).status == 404
@@ -93,8 +93,8 @@ def test_minimal_yaml_example_has_no_user_data_or_role(start_emulator, http_for)
     assert document["version"] == "2017-09-30" and document["accountId"] == "111122223333"
 
 
-def test_builtin_instance_round_trips_through_the_data_format(tmp_path, start_emulator, http_for):
-    builtin, loaded = http_for(start_emulator()), http_for(start_emulator(write_json(
+def test_builtin_instance_round_trips_through_the_data_format(tmp_path, make_emulator, http_for):
+    builtin, loaded = http_for(make_emulator()), http_for(make_emulator(write_json(
         tmp_path, imds_emulator.builtin_instance())))
     for path in ("/latest/meta-data/", "/latest/meta-data/public-keys/0/openssh-key",
                  "/latest/dynamic/instance-identity/document", "/latest/user-data"):
@@ -136,12 +136,12 @@ def test_invalid_json_file_names_the_file(tmp_path):
         imds_emulator.Emulator(str(path))
 
 
-def test_the_example_in_the_user_guide_is_valid(start_emulator, http_for):
+def test_the_example_in_the_user_guide_is_valid(make_emulator, http_for):
     guide = os.path.join(os.path.dirname(EXAMPLES_DIR), os.pardir, "docs", "emulator.md")
     with open(guide, encoding="utf-8") as handle:
         blocks = re.findall(r"```json\n(.*?)```", handle.read(), re.S)
     assert len(blocks) == 1
-    http = http_for(start_emulator(json.loads(blocks[0])))
+    http = http_for(make_emulator(json.loads(blocks[0])))
     assert http.get_v2("/latest/meta-data/public-keys/").body == b"0=admin"
     assert http.get_v2("/latest/meta-data/tags/instance/team:owner").body == b"ops"
     assert gzip.decompress(http.get_v2("/latest/user-data").body).startswith(b"#!/bin/bash")

@@ -11,8 +11,8 @@ def statuses(emulator):
     return [record.status for record in emulator.requests]
 
 
-def test_throttle_answers_the_next_requests_with_429(start_emulator, http_for):
-    emulator = start_emulator(throttle=2, http_tokens="optional")
+def test_throttle_answers_the_next_requests_with_429(make_emulator, http_for):
+    emulator = make_emulator(throttle=2, http_tokens="optional")
     http = http_for(emulator)
     first = http.get("/latest/meta-data/instance-id")
     assert first.status == 429 and b"429 - Too Many Requests" in first.body
@@ -21,8 +21,8 @@ def test_throttle_answers_the_next_requests_with_429(start_emulator, http_for):
     assert statuses(emulator) == [429, 429, 200]
 
 
-def test_unavailable_can_hit_only_the_token_path(start_emulator, http_for):
-    emulator = start_emulator(unavailable=1, fault_path="token", http_tokens="optional")
+def test_unavailable_can_hit_only_the_token_path(make_emulator, http_for):
+    emulator = make_emulator(unavailable=1, fault_path="token", http_tokens="optional")
     http = http_for(emulator)
     assert http.get("/latest/meta-data/instance-id").status == 200
     assert http.request("PUT", "/latest/api/token", TTL).status == 503
@@ -37,15 +37,15 @@ def test_faults_can_be_injected_at_runtime(emu, http):
     assert emu.knobs["unavailable"] == 0
 
 
-def test_latency_delays_each_answer(start_emulator, http_for):
-    http = http_for(start_emulator(latency=0.3, http_tokens="optional"))
+def test_latency_delays_each_answer(make_emulator, http_for):
+    http = http_for(make_emulator(latency=0.3, http_tokens="optional"))
     started = time.monotonic()
     assert http.get("/latest/meta-data/instance-id").status == 200
     assert time.monotonic() - started >= 0.3
 
 
-def test_boot_refusals_refuse_connections_then_serve(start_emulator, http_for):
-    emulator = start_emulator(boot_refusals=0.5, http_tokens="optional")
+def test_boot_refusals_refuse_connections_then_serve(make_emulator, http_for):
+    emulator = make_emulator(boot_refusals=0.5, http_tokens="optional")
     port = int(emulator.url.rsplit(":", 1)[1])  # known at once, before it listens
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -57,8 +57,8 @@ def test_boot_refusals_refuse_connections_then_serve(start_emulator, http_for):
     assert http_for(emulator).get("/latest/meta-data/instance-id").status == 200
 
 
-def test_spot_notice_appears_after_the_delay(start_emulator, http_for):
-    emulator = start_emulator(spot_action_after=0.3, spot_action="stop")
+def test_spot_notice_appears_after_the_delay(make_emulator, http_for):
+    emulator = make_emulator(spot_action_after=0.3, spot_action="stop")
     http = http_for(emulator)
     assert http.get_v2("/latest/meta-data/spot/instance-action").status == 404
     assert "spot/" not in http.get_v2("/latest/meta-data/").body.decode().split("\n")
@@ -85,8 +85,8 @@ def test_rebalance_recommendation_appears_after_the_delay(emu, http):
     assert http.get_v2("/latest/meta-data/events/maintenance/scheduled").body == b"[]"
 
 
-def test_changing_the_spot_action_updates_a_notice_already_shown(start_emulator, http_for):
-    emulator = start_emulator(spot_action_after=0)
+def test_changing_the_spot_action_updates_a_notice_already_shown(make_emulator, http_for):
+    emulator = make_emulator(spot_action_after=0)
     http = http_for(emulator)
     assert json.loads(http.get_v2("/latest/meta-data/spot/instance-action").body)["action"] == "terminate"
     emulator.configure(spot_action="hibernate")

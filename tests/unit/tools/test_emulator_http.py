@@ -36,8 +36,8 @@ def test_version_listing_has_the_three_trees(http):
     assert text(http.get_v2("/latest")) == text(http.get_v2("/latest/"))
 
 
-def test_version_listing_omits_user_data_when_there_is_none(start_emulator, http_for):
-    emulator = start_emulator({"meta-data": {"instance-id": "i-0abc"}})
+def test_version_listing_omits_user_data_when_there_is_none(make_emulator, http_for):
+    emulator = make_emulator({"meta-data": {"instance-id": "i-0abc"}})
     client = http_for(emulator)
     assert text(client.get_v2("/latest/")) == "meta-data"
     assert client.get_v2("/latest/user-data").status == 404

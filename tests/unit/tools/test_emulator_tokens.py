@@ -70,8 +70,8 @@ def test_required_tokens_refuse_v1_and_bad_tokens(http):
     assert 0 < int(reply.headers[TTL.lower()]) <= 60
 
 
-def test_optional_tokens_allow_v1_but_still_check_a_token_that_is_sent(start_emulator, http_for):
-    http = http_for(start_emulator(http_tokens="optional"))
+def test_optional_tokens_allow_v1_but_still_check_a_token_that_is_sent(make_emulator, http_for):
+    http = http_for(make_emulator(http_tokens="optional"))
     assert http.get("/latest/meta-data/instance-id").body == b"i-0123456789abcdef0"
     assert http.get("/latest/meta-data/instance-id", token="forged").status == 401
     assert http.get("/latest/meta-data/instance-id", token=http.token()).status == 200
@@ -84,15 +84,15 @@ def test_tokens_expire_after_their_ttl(http):
     assert http.get("/latest/meta-data/instance-id", token=token).status == 401
 
 
-def test_tokens_belong_to_the_emulator_that_minted_them(start_emulator, http_for):
-    first, second = http_for(start_emulator()), http_for(start_emulator())
+def test_tokens_belong_to_the_emulator_that_minted_them(make_emulator, http_for):
+    first, second = http_for(make_emulator()), http_for(make_emulator())
     token = first.token()
     assert second.get("/latest/meta-data/instance-id", token=token).status == 401
     assert first.get("/latest/meta-data/instance-id", token=token).status == 200
 
 
-def test_token_ttl_cap_expires_tokens_early(start_emulator, http_for):
-    http = http_for(start_emulator(token_ttl_cap=0.3))
+def test_token_ttl_cap_expires_tokens_early(make_emulator, http_for):
+    http = http_for(make_emulator(token_ttl_cap=0.3))
     reply = put_token(http, {TTL: "21600"})
     assert reply.headers[TTL.lower()] == "21600"  # the client is not told
     token = reply.body.decode()

@@ -35,28 +35,6 @@ def clean_environment(monkeypatch):
 
 
 @pytest.fixture
-def make_emulator():
-    """make_emulator(data=None, **knobs) -> a started Emulator, stopped after the test."""
-    started = []
-
-    def _make(data=None, **knobs):
-        emulator = imds_emulator.Emulator(data, **knobs)
-        emulator.start("127.0.0.1", 0)
-        started.append(emulator)
-        return emulator
-
-    yield _make
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(make_emulator):
-    """The built-in instance, IMDSv2 required, tags enabled."""
-    return make_emulator()
-
-
-@pytest.fixture
 def builtin_instance():
     """A fresh copy of the emulator's built-in instance data, to edit."""
     return imds_emulator.builtin_instance()

@@ -5,6 +5,7 @@ AWS_EC2_METADATA_* variables of the shell that runs the tests cannot change
 what is tested, and an explicit loopback endpoint, so that no test can reach
 a real metadata address.
 """
+import functools
 import http.server
 import os
 import socket
@@ -40,13 +41,6 @@ class CountingEmulator(imds_emulator.Emulator):
             with self._inflight_lock:
                 self.inflight -= 1
 
-    def _bind(self, host, port):
-        # socketserver's default backlog of 5 drops the SYNs of a burst of
-        # parallel requests, which a client sees as 1 s connect timeouts.
-        server = super(CountingEmulator, self)._bind(host, port)
-        server.request_queue_size = 128
-        return server
-
     def _resolve(self, path, knobs):
         # A listed item that has gone by the time it is fetched, as a spot
         # notice or a tag can.
@@ -56,24 +50,9 @@ class CountingEmulator(imds_emulator.Emulator):
 
 
 @pytest.fixture
-def make_emulator():
-    """make_emulator(data=None, **knobs) -> a started CountingEmulator."""
-    started = []
-
-    def _make(data=None, **knobs):
-        emulator = CountingEmulator(data, **knobs)
-        emulator.start("127.0.0.1", 0)
-        started.append(emulator)
-        return emulator
-
-    yield _make
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(make_emulator):
-    return make_emulator()
+def make_emulator(make_emulator):
+    """The shared factory (tests/unit/conftest.py), making CountingEmulators."""
+    return functools.partial(make_emulator, emulator_class=CountingEmulator)
 
 
 @pytest.fixture

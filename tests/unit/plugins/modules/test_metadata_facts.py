@@ -38,27 +38,6 @@ class ModuleRun(object):
 
 
 @pytest.fixture
-def emulator(monkeypatch):
-    """emulator(data=None, **knobs) -> a started Emulator (default: the built-in instance)."""
-    # socketserver's default listen backlog of 5 drops connections when the
-    # module reads 8 paths at once, which shows up as 1 s read timeouts;
-    # real IMDS has no such limit. Reported to the emulator's owner.
-    if imds_emulator._Server.request_queue_size < 64:
-        monkeypatch.setattr(imds_emulator._Server, 'request_queue_size', 128)
-    started = []
-
-    def _start(data=None, **knobs):
-        emu = imds_emulator.Emulator(data, **knobs)
-        emu.start('127.0.0.1', 0)
-        started.append(emu)
-        return emu
-
-    yield _start
-    for emu in started:
-        emu.stop()
-
-
-@pytest.fixture
 def run_module(monkeypatch, capsys):
     """run_module(args) -> ModuleRun with the module's printed JSON result."""
     # Outside a controller process warnings go into the result, as on a managed host.
@@ -110,8 +89,8 @@ def credential_values(instance):
 
 # --- what it reads -----------------------------------------------------------
 
-def test_min_costs_one_token_request_and_one_read(emulator, run_module):
-    emu = emulator()
+def test_min_costs_one_token_request_and_one_read(make_emulator, run_module):
+    emu = make_emulator()
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min']})
     assert run.result['changed'] is False
     assert emu.count('PUT') == 1
@@ -127,8 +106,8 @@ def test_min_costs_one_token_request_and_one_read(emulator, run_module):
     assert facts['gather_subset'] == ['min']
 
 
-def test_one_group_reads_only_that_group(emulator, run_module):
-    emu = emulator()
+def test_one_group_reads_only_that_group(make_emulator, run_module):
+    emu = make_emulator()
     run = run_module({'endpoint': emu.url, 'gather_subset': ['!all', '!min', 'tags']})
     assert run.facts['tags']['team:owner'] == 'platform'
     assert run.facts['instance_id'] is None
@@ -138,8 +117,8 @@ def test_one_group_reads_only_that_group(emulator, run_module):
     assert len(gets) == 1 + len(emu.instance['meta-data']['tags']['instance'])
 
 
-def test_all_gives_every_group_with_one_token(emulator, run_module):
-    emu = emulator()
+def test_all_gives_every_group_with_one_token(make_emulator, run_module):
+    emu = make_emulator()
     run = run_module({'endpoint': emu.url})
     facts = run.facts
     assert emu.count('PUT') == 1
@@ -173,8 +152,8 @@ def test_all_gives_every_group_with_one_token(emulator, run_module):
     assert facts['identity_document']['marketplaceProductCodes'] == ['aw0evgkw8e5c1q413zgy5pjce']
 
 
-def test_never_requests_a_credential_value(emulator, run_module):
-    emu = emulator()
+def test_never_requests_a_credential_value(make_emulator, run_module):
+    emu = make_emulator()
     run_module({'endpoint': emu.url, 'legacy_facts': True})
     for record in emu.requests:
         for directory in ('/latest/meta-data/iam/security-credentials/',
@@ -183,8 +162,8 @@ def test_never_requests_a_credential_value(emulator, run_module):
             assert not record.path.startswith(directory) or record.path == directory, record.path
 
 
-def test_no_credential_appears_in_the_result(emulator, run_module):
-    emu = emulator()
+def test_no_credential_appears_in_the_result(make_emulator, run_module):
+    emu = make_emulator()
     secrets = credential_values(emu.instance)
     for args in ({'endpoint': emu.url}, {'endpoint': emu.url, 'legacy_facts': True}):
         output = json.dumps(run_module(args).result)
@@ -192,14 +171,14 @@ def test_no_credential_appears_in_the_result(emulator, run_module):
             assert secret not in output
 
 
-def test_missing_items_are_null(emulator, run_module):
+def test_missing_items_are_null(make_emulator, run_module):
     instance = imds_emulator.builtin_instance()
     meta = instance['meta-data']
     for key in ('public-ipv4', 'public-hostname', 'ipv6', 'iam', 'public-keys', 'tags'):
         del meta[key]
     del meta['placement']['availability-zone-id']
     instance['user-data'] = None
-    emu = emulator(instance)
+    emu = make_emulator(instance)
     output = run_module({'endpoint': emu.url}).result
     facts = output['ansible_facts']['ec2']
     for key in ('public_ipv4', 'public_hostname', 'ipv6', 'availability_zone_id', 'user_data', 'tags'):
@@ -209,32 +188,32 @@ def test_missing_items_are_null(emulator, run_module):
     assert '"None"' not in json.dumps(output)
 
 
-def test_tags_are_null_when_the_instance_does_not_share_them(emulator, run_module):
-    emu = emulator(instance_metadata_tags='disabled')
+def test_tags_are_null_when_the_instance_does_not_share_them(make_emulator, run_module):
+    emu = make_emulator(instance_metadata_tags='disabled')
     assert run_module({'endpoint': emu.url}).facts['tags'] is None
 
 
-def test_binary_gzip_user_data_is_base64(emulator, run_module):
+def test_binary_gzip_user_data_is_base64(make_emulator, run_module):
     raw = b'\x00\x01\xfe\xff not text'
     instance = imds_emulator.builtin_instance()
     instance['user-data'] = {'base64': base64.b64encode(gzip_bytes(raw)).decode()}
-    emu = emulator(instance)
+    emu = make_emulator(instance)
     facts = run_module({'endpoint': emu.url, 'gather_subset': ['user_data']}).facts
     assert facts['user_data_encoding'] == 'base64'
     assert facts['user_data_compression'] == 'gzip'
     assert base64.b64decode(facts['user_data']) == raw
 
 
-def test_spot_and_rebalance_notices_appear_when_issued(emulator, run_module):
-    emu = emulator(spot_action_after=0, rebalance_after=0, spot_action='stop')
+def test_spot_and_rebalance_notices_appear_when_issued(make_emulator, run_module):
+    emu = make_emulator(spot_action_after=0, rebalance_after=0, spot_action='stop')
     events = run_module({'endpoint': emu.url, 'gather_subset': ['!all', '!min', 'events']}).facts['events']
     assert events['spot']['instance_action']['action'] == 'stop'
     assert events['spot']['termination_time'] == events['spot']['instance_action']['time']
     assert set(events['rebalance']) == {'notice_time'}
 
 
-def test_legacy_facts_are_added_next_to_the_structured_ones(emulator, run_module):
-    emu = emulator()
+def test_legacy_facts_are_added_next_to_the_structured_ones(make_emulator, run_module):
+    emu = make_emulator()
     facts = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'legacy_facts': True}).result['ansible_facts']
     assert facts['ansible_ec2_instance_id'] == 'i-0123456789abcdef0'
     assert facts['ansible_ec2_placement_region'] == 'eu-west-1'
@@ -245,32 +224,32 @@ def test_legacy_facts_are_added_next_to_the_structured_ones(emulator, run_module
 
 # --- options ------------------------------------------------------------------
 
-def test_check_mode_gives_the_same_facts(emulator, run_module):
-    emu = emulator()
+def test_check_mode_gives_the_same_facts(make_emulator, run_module):
+    emu = make_emulator()
     normal = run_module({'endpoint': emu.url, 'gather_subset': ['network']})
     checked = run_module({'endpoint': emu.url, 'gather_subset': ['network'], '_ansible_check_mode': True})
     assert checked.result['changed'] is False
     assert checked.facts == normal.facts
 
 
-def test_gather_facts_arguments_are_accepted(emulator, run_module):
-    emu = emulator()
+def test_gather_facts_arguments_are_accepted(make_emulator, run_module):
+    emu = make_emulator()
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'fact_path': '/etc/ansible/facts.d',
                       'gather_timeout': 10})
     assert 'failed' not in run.result
     assert run.facts['instance_id'] == 'i-0123456789abcdef0'
 
 
-def test_bad_gather_subset_fails_before_any_request(emulator, run_module):
-    emu = emulator()
+def test_bad_gather_subset_fails_before_any_request(make_emulator, run_module):
+    emu = make_emulator()
     result = run_module({'endpoint': emu.url, 'gather_subset': ['network', 'tag']}).result
     assert result['failed'] is True
     assert "'tag'" in result['msg'] and 'public_keys' in result['msg']
     assert emu.requests == []
 
 
-def test_bad_connection_option_fails_with_its_name(emulator, run_module):
-    emu = emulator()
+def test_bad_connection_option_fails_with_its_name(make_emulator, run_module):
+    emu = make_emulator()
     result = run_module({'endpoint': emu.url, 'token_ttl': 0}).result
     assert result['failed'] is True
     assert 'token_ttl' in result['msg']

@@ -11,15 +11,15 @@ import threading
 import pytest
 
 # The fixtures are shared with test_metadata_facts.py; pytest finds them by name.
-from test_metadata_facts import emulator, run_module  # noqa: F401 pylint: disable=unused-import
+from test_metadata_facts import run_module  # noqa: F401 pylint: disable=unused-import
 
 # Generous bounds for "fails fast rather than hanging": the defaults are a
 # 1 s timeout per attempt and a 20 s overall deadline.
 FAST = 5.0
 
 
-def test_hop_limit_fails_fast_naming_the_setting(emulator, run_module):  # noqa: F811
-    emu = emulator(http_put_response_hop_limit=1, client_hops=2)
+def test_hop_limit_fails_fast_naming_the_setting(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(http_put_response_hop_limit=1, client_hops=2)
     run = run_module({'endpoint': emu.url})
     assert run.result['failed'] is True
     assert 'HttpPutResponseHopLimit' in run.result['msg']
@@ -28,8 +28,8 @@ def test_hop_limit_fails_fast_naming_the_setting(emulator, run_module):  # noqa:
     assert emu.count('GET') == 0
 
 
-def test_token_expiring_mid_read_is_renewed_and_the_read_completes(emulator, run_module):  # noqa: F811
-    emu = emulator(token_ttl_cap=0.15, latency=0.02)
+def test_token_expiring_mid_read_is_renewed_and_the_read_completes(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(token_ttl_cap=0.15, latency=0.02)
     run = run_module({'endpoint': emu.url, 'max_concurrency': 4})
     assert 'failed' not in run.result, run.result.get('msg')
     assert emu.count('PUT') >= 2
@@ -40,40 +40,40 @@ def test_token_expiring_mid_read_is_renewed_and_the_read_completes(emulator, run
     assert facts['tags']['Name'] == 'web-1'
 
 
-def test_early_boot_refusals_are_retried_within_the_deadline(emulator, run_module):  # noqa: F811
-    emu = emulator(boot_refusals=0.6)
+def test_early_boot_refusals_are_retried_within_the_deadline(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(boot_refusals=0.6)
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'retries': 10, 'total_timeout': 10})
     assert 'failed' not in run.result, run.result.get('msg')
     assert run.facts['instance_id'] == 'i-0123456789abcdef0'
 
 
 @pytest.mark.parametrize('fault', ['throttle', 'unavailable'])
-def test_bursts_of_429_and_503_are_retried(emulator, run_module, fault):  # noqa: F811
-    emu = emulator(**{fault: 3})
+def test_bursts_of_429_and_503_are_retried(make_emulator, run_module, fault):  # noqa: F811
+    emu = make_emulator(**{fault: 3})
     run = run_module({'endpoint': emu.url, 'gather_subset': ['network'], 'retries': 5})
     assert 'failed' not in run.result, run.result.get('msg')
     assert run.facts['subnet_id'] == 'subnet-0aa11bb22cc33dd44'
     assert sum(1 for record in emu.requests if record.status in (429, 503)) == 3
 
 
-def test_persistent_throttling_fails_within_the_deadline_saying_so(emulator, run_module):  # noqa: F811
-    emu = emulator(throttle=1000)
+def test_persistent_throttling_fails_within_the_deadline_saying_so(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(throttle=1000)
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'retries': 2})
     assert run.result['failed'] is True
     assert '429' in run.result['msg'] and 'throttled' in run.result['msg']
     assert run.seconds < FAST
 
 
-def test_imdsv1_only_service_is_refused_by_default(emulator, run_module):  # noqa: F811
-    emu = emulator(no_imdsv2=True, http_tokens='optional')
+def test_imdsv1_only_service_is_refused_by_default(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(no_imdsv2=True, http_tokens='optional')
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min']})
     assert run.result['failed'] is True
     assert 'allow_imdsv1' in run.result['msg']
     assert emu.count('GET') == 0
 
 
-def test_imdsv1_fallback_when_allowed_warns(emulator, run_module):  # noqa: F811
-    emu = emulator(no_imdsv2=True, http_tokens='optional')
+def test_imdsv1_fallback_when_allowed_warns(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(no_imdsv2=True, http_tokens='optional')
     run = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'allow_imdsv1': True})
     assert 'failed' not in run.result, run.result.get('msg')
     assert run.facts['instance_id'] == 'i-0123456789abcdef0'
@@ -83,16 +83,16 @@ def test_imdsv1_fallback_when_allowed_warns(emulator, run_module):  # noqa: F811
     assert all(not record.had_token for record in emu.requests if record.method == 'GET')
 
 
-def test_disabled_metadata_service_says_so(emulator, run_module):  # noqa: F811
-    emu = emulator(http_endpoint='disabled')
+def test_disabled_metadata_service_says_so(make_emulator, run_module):  # noqa: F811
+    emu = make_emulator(http_endpoint='disabled')
     run = run_module({'endpoint': emu.url})
     assert run.result['failed'] is True
     assert 'disabled' in run.result['msg'] and 'HttpEndpoint' in run.result['msg']
     assert run.seconds < FAST
 
 
-def test_disabled_by_environment_sends_nothing(emulator, run_module, monkeypatch):  # noqa: F811
-    emu = emulator()
+def test_disabled_by_environment_sends_nothing(make_emulator, run_module, monkeypatch):  # noqa: F811
+    emu = make_emulator()
     monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'True')
     run = run_module({'endpoint': emu.url})
     assert run.result['failed'] is True
@@ -150,8 +150,8 @@ def proxy():
     recording.close()
 
 
-def test_proxy_settings_are_ignored(emulator, run_module, monkeypatch, proxy):  # noqa: F811
-    emu = emulator()
+def test_proxy_settings_are_ignored(make_emulator, run_module, monkeypatch, proxy):  # noqa: F811
+    emu = make_emulator()
     for name in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY'):
         monkeypatch.setenv(name, proxy.url)
     monkeypatch.delenv('no_proxy', raising=False)
