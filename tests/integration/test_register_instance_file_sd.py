@@ -323,39 +323,8 @@ def test_untrusted_instance_id_is_refused(run_playbook, tmp_path, sd_dir, bad_id
     assert not sd_dir.exists()
 
 
-def test_reuses_facts_gathered_earlier_in_the_play(run_playbook, tmp_path, sd_dir):
-    """A full metadata_facts run before the role is neither repeated nor replaced."""
-    out = tmp_path / "after.json"
-    play = [{
-        "name": "Facts, then the role",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "tasks": [
-            {"name": "Gather everything", "cloudmeta.imds.metadata_facts": {"gather_subset": ["all"]}},
-            {"name": "Forget the emulator's request log", "ansible.builtin.uri": {
-                "url": "http://169.254.169.254/_emulator/reset", "method": "POST", "use_proxy": False}},
-            {"name": "Register", "ansible.builtin.include_role": {"name": ROLE}},
-            {"name": "Count IMDS requests since the reset", "ansible.builtin.uri": {
-                "url": "http://169.254.169.254/_emulator/requests", "return_content": True, "use_proxy": False},
-             "register": "log"},
-            {"name": "Save", "ansible.builtin.copy": {
-                "content": "{{ {'requests': log.json['count'], 'tags': ansible_facts['ec2']['tags']} | to_json }}",
-                "dest": str(out), "mode": "0600"}},
-        ],
-    }]
-    playbook = tmp_path / "reuse.yml"
-    playbook.write_text(json.dumps(play))
-    result = run_playbook(str(playbook), args=extra_vars(
-        tmp_path, register_instance_service_name="node", register_instance_port=9100,
-        register_instance_file_sd_dir=str(sd_dir)))
-    assert result.returncode == 0, result.stdout
-    after = json.loads(out.read_text())
-    assert after["requests"] == 0
-    assert after["tags"] == imds_emulator.builtin_instance()["meta-data"]["tags"]["instance"]
-
-
-def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
-    """register_instance_use_gathered_facts: false sends the small subset read."""
+def run_role_after_full_facts(run_playbook, tmp_path, **role_vars):
+    """Gather every fact, then run the role; return the IMDS requests the role made and the tags after it."""
     out = tmp_path / "after.json"
     play = [{
         "name": "Facts, then the role",
@@ -370,17 +339,33 @@ def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
                 "url": "http://169.254.169.254/_emulator/requests", "return_content": True, "use_proxy": False},
              "register": "log"},
             {"name": "Save", "ansible.builtin.copy": {
-                "content": "{{ log.json['requests'] | map(attribute='path') | list | to_json }}",
+                "content": "{{ {'requests': log.json['requests'] | map(attribute='path') | list,"
+                           " 'tags': ansible_facts['ec2']['tags']} | to_json }}",
                 "dest": str(out), "mode": "0600"}},
         ],
     }]
-    playbook = tmp_path / "refresh.yml"
+    playbook = tmp_path / "facts-then-role.yml"
     playbook.write_text(json.dumps(play))
-    result = run_playbook(str(playbook), args=extra_vars(
-        tmp_path, register_instance_service_name="node", register_instance_port=9100,
-        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False))
+    result = run_playbook(str(playbook), args=extra_vars(tmp_path, **role_vars))
     assert result.returncode == 0, result.stdout
-    paths = json.loads(out.read_text())
+    after = json.loads(out.read_text())
+    return after["requests"], after["tags"]
+
+
+def test_reuses_facts_gathered_earlier_in_the_play(run_playbook, tmp_path, sd_dir):
+    """A full metadata_facts run before the role is neither repeated nor replaced."""
+    paths, tags = run_role_after_full_facts(
+        run_playbook, tmp_path, register_instance_service_name="node", register_instance_port=9100,
+        register_instance_file_sd_dir=str(sd_dir))
+    assert paths == []
+    assert tags == imds_emulator.builtin_instance()["meta-data"]["tags"]["instance"]
+
+
+def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
+    """register_instance_use_gathered_facts: false sends the small subset read."""
+    paths, _ = run_role_after_full_facts(
+        run_playbook, tmp_path, register_instance_service_name="node", register_instance_port=9100,
+        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False)
     assert any(p.endswith("/placement/availability-zone-id") for p in paths), paths
     assert not any("/tags/" in p or "user-data" in p or "/iam/" in p for p in paths), paths
 
