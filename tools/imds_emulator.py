@@ -694,6 +694,16 @@ class Emulator(object):
         with self._lock:
             return dict(self._knobs)
 
+    def load(self, data):
+        """Serve other instance data (data-file format) from the next request on.
+
+        Tokens and counters are kept: to a client the instance simply has new
+        metadata, as after an ENI attach or a tag change.
+        """
+        instance = load_instance(data)
+        with self._lock:
+            self.instance = instance
+
     def configure(self, **knobs):
         """Change knobs; takes effect for the next request."""
         checked = {}
@@ -977,6 +987,7 @@ class Emulator(object):
             ('POST', 'reset'): self._control_reset,
             ('GET', 'config'): self._control_config,
             ('POST', 'config'): self._control_config,
+            ('POST', 'data'): self._control_data,
         }
         route = routes.get((method, action))
         if route is None:
@@ -1002,6 +1013,10 @@ class Emulator(object):
                 raise ValueError('POST a JSON object of knobs, e.g. {"http_tokens": "optional"}')
             return self.configure(**changes)
         return self.knobs
+
+    def _control_data(self, _method, body):
+        self.load(json.loads(body.decode('utf-8') or 'null'))
+        return {'instance_id': self.instance['meta-data'].get('instance-id')}
 
     @staticmethod
     def _json(status, payload):

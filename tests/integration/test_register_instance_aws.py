@@ -153,7 +153,6 @@ def registered(run, group):
 ELBV2 = {
     "register_instance_port": 8080,
     "register_instance_elbv2_target_group_arn": "@lab:target_groups.instance",
-    "register_instance_imds_endpoint": "@lab:imds_url",
 }
 
 
@@ -230,15 +229,16 @@ CLOUDMAP = {
 }
 
 
-def expected_attributes(**extra):
+def expected_attributes(session, **extra):
+    """The attributes for the built-in instance, which the lab moved into moto's VPC."""
     attributes = {
         "AWS_INSTANCE_IPV4": METADATA["local-ipv4"],
         "AWS_INSTANCE_PORT": "8080",
         "AVAILABILITY_ZONE": METADATA["placement"]["availability-zone"],
         "AVAILABILITY_ZONE_ID": METADATA["placement"]["availability-zone-id"],
         "REGION": METADATA["placement"]["region"],
-        "SUBNET_ID": PRIMARY["subnet-id"],
-        "VPC_ID": PRIMARY["vpc-id"],
+        "SUBNET_ID": session.lab["subnet_id"],
+        "VPC_ID": session.lab["vpc_id"],
         "team": "platform",
         "env": "prod",
         "shard": "3",
@@ -266,10 +266,10 @@ def test_cloudmap_register_deregister_then_update(tmp_path):
     secondary = next(eni for eni in METADATA["network"]["interfaces"]["macs"].values() if eni["device-number"] == "1")
 
     assert (first.rc, first.changed) == (0, 1), first.output
-    assert cloudmap_instances(session, first) == [{"id": instance, "attributes": expected_attributes()}]
+    assert cloudmap_instances(session, first) == [{"id": instance, "attributes": expected_attributes(session)}]
     assert first.result["operation"]["status"] == "SUCCESS"
     assert (second.rc, second.changed) == (0, 0), second.output
-    assert cloudmap_instances(session, second) == [{"id": instance, "attributes": expected_attributes()}]
+    assert cloudmap_instances(session, second) == [{"id": instance, "attributes": expected_attributes(session)}]
 
     assert (gone.rc, gone.changed) == (0, 1), gone.output
     assert cloudmap_instances(session, gone) == []
@@ -280,8 +280,8 @@ def test_cloudmap_register_deregister_then_update(tmp_path):
     # Moving to the secondary interface changes address, port and subnet: one
     # RegisterInstance with the new set, no deregistration. (moto then holds
     # the old copy too, where AWS updates in place; not asserted.)
-    moved_attributes = expected_attributes(AWS_INSTANCE_IPV4=secondary["local-ipv4s"][0], AWS_INSTANCE_PORT="9090",
-                                           SUBNET_ID=secondary["subnet-id"], VPC_ID=secondary["vpc-id"])
+    moved_attributes = expected_attributes(session, AWS_INSTANCE_IPV4=secondary["local-ipv4s"][0],
+                                           AWS_INSTANCE_PORT="9090", SUBNET_ID=session.lab["subnet_id_secondary"])
     assert (update.rc, update.changed) == (0, 1), update.output
     assert update.result["instance"]["attributes"] == moved_attributes
     assert '"AWS_INSTANCE_PORT": "8080",' in diff_lines(update.output, "-")
@@ -301,7 +301,7 @@ def test_cloudmap_check_mode_and_refused_attributes(tmp_path):
     check, refused, custom_id = session.runs
 
     assert (check.rc, check.changed) == (0, 1), check.output
-    assert check.result["instance"]["attributes"] == expected_attributes()
+    assert check.result["instance"]["attributes"] == expected_attributes(session)
     assert '"AVAILABILITY_ZONE": "%s",' % METADATA["placement"]["availability-zone"] in diff_lines(check.output, "+")
     assert cloudmap_instances(session, check) == []
 

@@ -3,12 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small AWS lab for the elbv2 and cloudmap backends: moto_server plus fixtures.
 
-`up` starts moto_server on loopback, creates what the register_instance AWS
-backends register into (two VPCs with a target group of each type, a Cloud Map
-HTTP namespace and service) and, because moto invents its own VPC and subnet
-IDs, an IMDS emulator whose instance lives in moto's first VPC. Everything is
-written to STATE_DIR/lab.json; `down` stops both processes; `snapshot` prints
-the registrations as moto holds them.
+`up` starts moto_server on loopback and creates what the register_instance
+AWS backends register into (two VPCs with a target group of each type, a
+Cloud Map HTTP namespace and service). Because moto invents its own VPC and
+subnet IDs, the instance is then moved into moto's first VPC: inside
+tests/utils/imds-netns the emulator at the default address is given the moved
+instance (POST /_emulator/data), so the role discovers through the default
+endpoint as on EC2; elsewhere the lab starts an emulator of its own on
+loopback. Everything is written to STATE_DIR/lab.json (`imds_url` says where
+the instance is served); `down` stops what `up` started; `snapshot` prints the
+registrations as moto holds them.
 
 The lab itself always talks to moto with dummy keys and never to IMDS.
 Against real AWS none of this is needed. Usage:
@@ -42,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 EMULATOR = os.path.join(REPO_ROOT, 'tools', 'imds_emulator.py')
 REGION = 'eu-west-1'  # the emulator's built-in instance lives there
+NETNS_IMDS_URL = 'http://169.254.169.254'
 NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -254,26 +259,43 @@ def _terminate(pid):
         pass
 
 
+def serve_at_netns_default(data):
+    """Give the imds-netns emulator (169.254.169.254, inside the namespace only) this instance."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(NETNS_IMDS_URL + '/_emulator/data', data=json.dumps(data).encode('utf-8'),
+                                     method='POST', headers={'Content-Type': 'application/json'})
+    with opener.open(request, timeout=5) as response:
+        response.read()
+    return NETNS_IMDS_URL
+
+
 def up(state_dir, moto_port=None, emulator_port=None, ttl=1800):
     os.makedirs(state_dir, exist_ok=True)
+    # Only inside imds-netns is 169.254.169.254 the test emulator; never touch it elsewhere.
+    in_netns = os.environ.get('IMDS_NETNS_INSIDE') == '1'
     moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'),
                                 recording_path=os.path.join(state_dir, 'moto-requests.jsonl'))
+    pids = [moto.pid]
     try:
         fixtures = create_fixtures(moto_url)
+        instance = instance_in(fixtures)
         data_path = os.path.join(state_dir, 'instance.json')
         with open(data_path, 'w', encoding='utf-8') as handle:
-            json.dump(instance_in(fixtures), handle, indent=2)
-        emulator, imds_url = start_emulator(data_path, emulator_port)
+            json.dump(instance, handle, indent=2)
+        if in_netns:
+            imds_url = serve_at_netns_default(instance)
+        else:
+            emulator, imds_url = start_emulator(data_path, emulator_port)
+            pids.append(emulator.pid)
     except BaseException:
         moto.kill()
         raise
-    # Only inside imds-netns is 169.254.169.254 the test emulator; never probe it elsewhere.
-    probe = os.environ.get('IMDS_NETNS_INSIDE') == '1'
     watchdog = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), 'watch', '--state-dir', state_dir, '--ttl', str(ttl),
-         '--pids', '%d,%d' % (moto.pid, emulator.pid)] + (['--probe-netns'] if probe else []),
+         '--pids', ','.join(str(pid) for pid in pids)] + (['--probe-netns'] if in_netns else []),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid, emulator_pid=emulator.pid,
+    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid,
+               emulator_pid=pids[1] if len(pids) > 1 else None,
                watchdog_pid=watchdog.pid, state_dir=os.path.abspath(state_dir))
     with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
         json.dump(lab, handle, indent=2)

@@ -1,7 +1,7 @@
 """Request counters, in process and through the /_emulator/ control endpoints."""
 import json
 
-from imds_emulator import RequestRecord
+from imds_emulator import RequestRecord, builtin_instance
 
 TTL = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
 
@@ -62,6 +62,27 @@ def test_control_config_refuses_bad_knobs(http):
     assert "http_tokens must be one of" in json.loads(reply.body)["error"]
     assert http.request("POST", "/_emulator/config", body="[1]").status == 400
     assert http.request("POST", "/_emulator/config", body="{oops").status == 400
+
+
+def test_control_data_replaces_the_instance_keeping_tokens(emu, http):
+    token = http.token()
+    data = builtin_instance()
+    data["meta-data"]["instance-id"] = "i-0fedcba9876543210"
+    del data["meta-data"]["tags"]
+    reply = http.request("POST", "/_emulator/data", body=json.dumps(data))
+    assert reply.status == 200
+    assert json.loads(reply.body) == {"instance_id": "i-0fedcba9876543210"}
+    assert http.get("/latest/meta-data/instance-id", token=token).body == b"i-0fedcba9876543210"
+    assert http.get("/latest/meta-data/tags/instance/Name", token=token).status == 404
+
+
+def test_control_data_refuses_bad_data_and_keeps_serving(emu, http):
+    served = emu.instance["meta-data"]["instance-id"]
+    for body in ("[1]", "{oops", json.dumps({"meta-data": {}, "extra": 1})):
+        reply = http.request("POST", "/_emulator/data", body=body)
+        assert reply.status == 400, body
+        assert "error" in json.loads(reply.body)
+    assert http.get_v2("/latest/meta-data/instance-id").body == served.encode()
 
 
 def test_control_endpoints_ignore_faults_and_a_disabled_endpoint(emu, http):
