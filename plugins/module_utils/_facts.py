@@ -213,7 +213,7 @@ def shape_facts(tree, groups):
     facts.update(_instance_facts(md, 'instance' in groups))
     facts['tags'] = _tags(md) if 'tags' in groups else None
     facts['iam'] = _iam(md)
-    facts.update(_user_data_facts(tree.get(USER_DATA)))
+    facts.update(user_data_facts(tree.get(USER_DATA)))
     facts['public_keys'] = _public_keys(md) if 'public_keys' in groups else None
     facts['events'] = _events(md, 'events' in groups)
     facts['identity_document'] = document
@@ -357,8 +357,11 @@ def _iam(md):
     }
 
 
-def _user_data_facts(raw):
-    """Return user_data, user_data_encoding and user_data_compression."""
+def user_data_facts(raw):
+    """Return user_data, user_data_encoding and user_data_compression.
+
+    Shared with the lookup, so user data reads the same in facts and templates.
+    """
     if raw is None:
         return {'user_data': None, 'user_data_encoding': None, 'user_data_compression': None}
     if isinstance(raw, str):

@@ -14,7 +14,7 @@ import base64
 import json
 
 # The facts module's user-data decoding, so both report the same text.
-from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import _user_data_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import user_data_facts
 
 
 class MetadataValueError(ValueError):
@@ -33,7 +33,7 @@ def user_data_value(body, encoding):
     the uncompressed bytes, so it is the same value as the facts module's
     ``user_data`` when that says ``user_data_encoding: base64``.
     """
-    facts = _user_data_facts(body)
+    facts = user_data_facts(body)
     if encoding == 'base64':
         if facts['user_data_encoding'] == 'base64':
             return facts['user_data']
