@@ -54,11 +54,13 @@ TOKEN_HEADER = "X-aws-ec2-metadata-token"
 USER_AGENT = "cloudmeta.imds"
 MAX_TOKEN_TTL = 21600
 
-# Values below these directories are IAM credentials: listed, never fetched.
-CREDENTIAL_DIRS = (
-    "meta-data/iam/security-credentials/",
-    "meta-data/iam/security-credentials-extended/",
-    "meta-data/identity-credentials/ec2/security-credentials/",
+# Entries below these directories are IAM credentials: their names (the role)
+# are listed, their values never fetched. identity-credentials/<kind>/ also
+# covers kinds AWS may add after "ec2". Case-insensitive: a server that
+# ignores case must not be a way round.
+_CREDENTIAL_DIR_RE = re.compile(
+    r"\Ameta-data/(?:iam/security-credentials(?:-extended)?|identity-credentials/(?:[^/]+/)+security-credentials)/",
+    re.IGNORECASE,
 )
 PUBLIC_KEYS_DIR = "meta-data/public-keys/"
 
@@ -151,9 +153,14 @@ def is_credential_path(path):
     The credential directories themselves (which list role names) are not
     credential values.
     """
-    # Compared without case: a server that ignores case must not be a way round.
-    folded = path.lower()
-    return any(folded.startswith(prefix) and len(folded) > len(prefix) for prefix in CREDENTIAL_DIRS)
+    match = _CREDENTIAL_DIR_RE.match(path)
+    return match is not None and match.end() < len(path)
+
+
+def is_credential_dir(path):
+    """True when PATH (relative to /latest/) is a directory whose entries are credentials."""
+    match = _CREDENTIAL_DIR_RE.match(path)
+    return match is not None and match.end() == len(path)
 
 
 def _config_error(source, value, reason):
@@ -749,7 +756,7 @@ class _TreeReader(object):
                 "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], path)
             )
             return
-        if path.lower() in CREDENTIAL_DIRS:
+        if is_credential_dir(path):
             node[name] = None
         elif is_dir:
             node[name] = {}

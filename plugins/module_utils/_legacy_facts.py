@@ -30,19 +30,13 @@ import json
 import re
 import zlib
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._client import is_credential_path
+
 PREFIX = "ansible_ec2_"
 
 # The old module dropped these (regex searched in the dash-joined fact name):
 # listing entries such as ``public-keys/0=my-key`` answer 404 on their own.
 _DROPPED_KEY_PATTERNS = ("public-keys-0",)
-
-# Leaves holding IAM or STS credentials: the client never fetches them, and
-# no fact may carry them, whatever the tree says.
-_CREDENTIAL_DIRS = (
-    ("iam", "security-credentials"),
-    ("iam", "security-credentials-extended"),
-    ("identity-credentials", "ec2", "security-credentials"),
-)
 
 # Multi-valued leaves that the old module joined with commas (all others keep
 # their newlines).
@@ -104,7 +98,8 @@ def _leaves(node, in_meta_data, parents=()):
     for name, child in node.items():
         path = parents + (name,)
         relative = "/".join(path)
-        if in_meta_data and _under_credential_dir(path):
+        # The client never fetches credentials; no fact may carry them, whatever the tree says.
+        if in_meta_data and is_credential_path("meta-data/" + relative):
             if not isinstance(child, dict):
                 out[relative] = _CREDENTIAL_LEAF
                 continue
@@ -127,13 +122,6 @@ def _leaves(node, in_meta_data, parents=()):
             for key, value in parsed.items():
                 out["%s:%s" % (relative, key.lower())] = value
     return out
-
-
-def _under_credential_dir(path):
-    for directory in _CREDENTIAL_DIRS:
-        if len(path) > len(directory) and path[: len(directory)] == directory:
-            return True
-    return False
 
 
 def _comma_joined(text):

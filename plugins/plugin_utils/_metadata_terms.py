@@ -45,12 +45,6 @@ _KNOWN_DIRECTORIES = re.compile(
     r')$'
 )
 
-# The client knows today's credential directories; this also covers any
-# other identity-credentials/<kind>/security-credentials/ AWS may add, since
-# a template is the worst place for a secret to land.
-_OTHER_CREDENTIAL_VALUES = re.compile(
-    r'^meta-data/identity-credentials/(?:[^/]+/)+security-credentials/[^/]', re.IGNORECASE)
-
 _CREDENTIALS_REFUSAL = (
     "it would return IAM credentials, which this lookup never reads. "
     "The role name is available from 'iam/security-credentials/' and "
@@ -78,7 +72,7 @@ def plan_term(term):
         path = 'meta-data/' + normalised
 
     bare = path.rstrip('/')
-    if is_credential_path(path) or _OTHER_CREDENTIAL_VALUES.match(path):
+    if is_credential_path(path):
         raise TermRefusedError('Term %r refused: %s' % (term, _CREDENTIALS_REFUSAL))
     if path.endswith('/') or _KNOWN_DIRECTORIES.match(bare):
         return Term(term, bare + '/', DIRECTORY)

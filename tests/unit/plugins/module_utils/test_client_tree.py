@@ -111,6 +111,19 @@ def test_a_credential_directory_read_directly_is_only_listed(emulator, make_clie
     assert [r.path for r in emulator.requests if r.method == "GET"] == ["/latest/meta-data/iam/security-credentials/"]
 
 
+def test_credentials_of_a_new_identity_credentials_kind_are_only_listed(make_emulator, make_client):
+    # AWS added identity-credentials/ec2/ in 2018; a later kind must be just as safe.
+    data = builtin_instance()
+    data["meta-data"]["identity-credentials"]["future-kind"] = {
+        "security-credentials": {"Agent": {"Code": "Success", "AccessKeyId": "ASIAFUTUREKIND"}},
+    }
+    emulator = make_emulator(data)
+    tree = make_client(emulator).read_tree("meta-data/identity-credentials/")
+    assert tree["future-kind"]["security-credentials"] == {"Agent": None}
+    assert not [r.path for r in emulator.requests if r.path.endswith("/security-credentials/Agent")]
+    assert "ASIAFUTUREKIND" not in json.dumps(tree)
+
+
 def test_items_gone_while_reading_are_left_out(emulator, make_client):
     emulator.withdrawn = {"/latest/meta-data/placement/region", "/latest/meta-data/services/"}
     tree = make_client(emulator).read_tree("meta-data/")
