@@ -363,9 +363,9 @@ def test_reuses_facts_gathered_earlier_in_the_play(run_playbook, tmp_path, sd_di
 
 def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
     """register_instance_use_gathered_facts: false sends the small subset read."""
-    paths, _ = run_role_after_full_facts(
+    paths = run_role_after_full_facts(
         run_playbook, tmp_path, register_instance_service_name="node", register_instance_port=9100,
-        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False)
+        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False)[0]
     assert any(p.endswith("/placement/availability-zone-id") for p in paths), paths
     assert not any("/tags/" in p or "user-data" in p or "/iam/" in p for p in paths), paths
 

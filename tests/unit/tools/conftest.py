@@ -13,7 +13,6 @@ EMULATOR_SCRIPT = os.path.join(TOOLS_DIR, "imds_emulator.py")
 EXAMPLES_DIR = os.path.join(TOOLS_DIR, "examples")
 sys.path.insert(0, TOOLS_DIR)
 
-import imds_emulator  # noqa: E402  pylint: disable=wrong-import-position
 
 Reply = collections.namedtuple("Reply", "status headers body")
 
