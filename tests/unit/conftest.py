@@ -1,9 +1,11 @@
-"""Fixtures every unit test may use: the IMDS emulator, in-process, on 127.0.0.1.
+"""Fixtures every unit test may use: the IMDS emulator in-process on 127.0.0.1,
+and loopback ports that refuse or drop connections.
 
 Directory conftests narrow these (the client tests swap in an emulator that
 also counts requests in flight) rather than starting emulators of their own.
 """
 import os
+import socket
 import sys
 
 import pytest
@@ -39,3 +41,47 @@ def make_emulator():
 def emulator(make_emulator):
     """The built-in instance with default knobs (IMDSv2 required, tags enabled)."""
     return make_emulator()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port with nothing listening: connections are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def unanswered_port():
+    """A loopback port whose SYNs are dropped, so a connect times out.
+
+    A listener with backlog 0 that never accepts holds one finished
+    handshake in its accept queue; once that is taken by a filler
+    connection, Linux drops further SYNs instead of refusing them.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _filler in range(2):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(0.3)
+    try:
+        probe.connect(("127.0.0.1", port))
+    except socket.timeout:
+        pass
+    else:
+        pytest.skip("this kernel completes handshakes beyond the accept backlog")
+    finally:
+        probe.close()
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()

@@ -4,7 +4,6 @@ The process environment is cleared of every variable the lookup reads, so
 the shell that runs the tests cannot change what is tested.
 """
 import os
-import socket
 import sys
 
 import pytest
@@ -68,44 +67,3 @@ def read(lookup, emulator):
         return lookup.run(list(terms), variables=variables, **options)
 
     return _read
-
-
-@pytest.fixture
-def unanswered_port():
-    """A loopback port whose SYNs are dropped, so a connect times out, as off EC2.
-
-    A listener with backlog 0 that never accepts holds one finished
-    handshake; once filler connections take it, Linux drops further SYNs.
-    """
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = [socket.socket(socket.AF_INET, socket.SOCK_STREAM), socket.socket(socket.AF_INET, socket.SOCK_STREAM)]
-    for filler in fillers:
-        filler.setblocking(False)
-        filler.connect_ex(("127.0.0.1", port))
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.settimeout(0.3)
-    try:
-        probe.connect(("127.0.0.1", port))
-    except socket.timeout:
-        pass
-    else:
-        pytest.skip("this kernel completes handshakes beyond the accept backlog")
-    finally:
-        probe.close()
-    yield port
-    for filler in fillers:
-        filler.close()
-    listener.close()
-
-
-@pytest.fixture
-def closed_port():
-    """A loopback port with nothing listening: connections are refused."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
