@@ -34,13 +34,16 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from servers.common import alive, terminate  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -229,7 +232,7 @@ def watch(pids, ttl, probe_netns):
     deadline = time.monotonic() + ttl
     misses = 0
     while time.monotonic() < deadline:
-        if not any(_alive(pid) for pid in pids):
+        if not any(alive(pid) for pid in pids):
             return
         if probe_netns:
             try:
@@ -241,22 +244,7 @@ def watch(pids, ttl, probe_netns):
                     break
         time.sleep(2)
     for pid in pids:
-        _terminate(pid)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _terminate(pid):
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+        terminate(pid)
 
 
 def serve_at_netns_default(data):
@@ -314,7 +302,7 @@ def down(state_dir):
         return
     for key in ('watchdog_pid', 'emulator_pid', 'moto_pid'):
         if lab.get(key):
-            _terminate(lab[key])
+            terminate(lab[key])
     os.remove(os.path.join(state_dir, 'lab.json'))
 
 

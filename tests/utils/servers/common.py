@@ -7,6 +7,23 @@ import subprocess
 import time
 
 
+def alive(pid):
+    """True while process PID exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def terminate(pid):
+    """Ask process PID to stop; one already gone is fine."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
 def free_port(host='127.0.0.1'):
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -23,7 +23,6 @@ import argparse
 import base64
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from servers.common import free_port, port_open, wait_for  # noqa: E402
+from servers.common import alive, free_port, port_open, terminate, wait_for  # noqa: E402
 from servers.etcd import Etcd  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
 
@@ -72,7 +71,7 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
             lab['pids'].append(proc.pid)
     except BaseException:
         for pid in lab['pids']:
-            _terminate(pid)
+            terminate(pid)
         raise
     probe = os.environ.get('IMDS_NETNS_INSIDE') == '1'
     watchdog = subprocess.Popen(
@@ -108,23 +107,8 @@ def down(state_dir):
         return
     for pid in [lab.get('watchdog_pid')] + fake_services(lab) + lab['pids']:
         if pid:
-            _terminate(pid)
+            terminate(pid)
     os.remove(os.path.join(state_dir, 'lab.json'))
-
-
-def _terminate(pid):
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def watch(state_dir, ttl, probe_netns):
@@ -135,7 +119,7 @@ def watch(state_dir, ttl, probe_netns):
             lab = load(state_dir)
         except FileNotFoundError:
             return
-        if not any(_alive(pid) for pid in lab['pids']):
+        if not any(alive(pid) for pid in lab['pids']):
             break
         if probe_netns:
             try:
@@ -151,7 +135,7 @@ def watch(state_dir, ttl, probe_netns):
     except FileNotFoundError:
         return
     for pid in fake_services(lab) + lab['pids']:
-        _terminate(pid)
+        terminate(pid)
 
 
 # -- snapshot ----------------------------------------------------------------
@@ -244,7 +228,7 @@ def snapshot(lab):
         if name.endswith('.pid'):
             with open(os.path.join(systemd, name), encoding='utf-8') as handle:
                 pid = int(handle.read().strip() or 0)
-            result['services'][name[:-len('.pid')]] = bool(pid) and _alive(pid)
+            result['services'][name[:-len('.pid')]] = bool(pid) and alive(pid)
     return result
 
 
