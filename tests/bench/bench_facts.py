@@ -44,10 +44,12 @@ RESULTS_END = "<!-- bench_facts results: end -->"
 
 sys.path.insert(0, TESTS_DIR)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(TESTS_DIR, "utils"))
 
 from collection_path import COLLECTIONS_DIR, ensure_collection_link  # noqa: E402
 from legacy_compare import legacy_differences  # noqa: E402
 from playbook_runner import NETNS, playbook_env  # noqa: E402
+from servers.common import in_imds_netns  # noqa: E402
 
 EMULATOR = ("169.254.169.254", 80)
 OLD = "amazon.aws.ec2_metadata_facts"
@@ -296,6 +298,8 @@ def write_doc(report):
 
 
 def inside(args):
+    if not in_imds_netns():
+        sys.exit("bench_facts.py --inside runs only inside tests/utils/imds-netns; run it without --inside")
     emulator_call("GET", "config")
     samples = measure(args.repeat)
     rows = summarise(samples)

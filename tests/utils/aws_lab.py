@@ -43,7 +43,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from servers.common import alive, terminate  # noqa: E402  pylint: disable=wrong-import-position
+from servers.common import alive, in_imds_netns, terminate  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -260,7 +260,7 @@ def serve_at_netns_default(data):
 def up(state_dir, moto_port=None, emulator_port=None, ttl=1800):
     os.makedirs(state_dir, exist_ok=True)
     # Only inside imds-netns is 169.254.169.254 the test emulator; never touch it elsewhere.
-    in_netns = os.environ.get('IMDS_NETNS_INSIDE') == '1'
+    in_netns = in_imds_netns()
     moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'),
                                 recording_path=os.path.join(state_dir, 'moto-requests.jsonl'))
     pids = [moto.pid]

@@ -7,6 +7,19 @@ import subprocess
 import time
 
 
+def in_imds_netns():
+    """True only inside tests/utils/imds-netns: the variable it sets, and a namespace holding loopback alone.
+
+    /proc/self/net/dev lists the interfaces of this process's own network
+    namespace; with nothing but lo, 169.254.169.254 can only be the emulator.
+    """
+    if os.environ.get('IMDS_NETNS_INSIDE') != '1':
+        return False
+    with open('/proc/self/net/dev', encoding='ascii') as handle:
+        interfaces = {line.split(':', 1)[0].strip() for line in handle if ':' in line}
+    return interfaces == {'lo'}
+
+
 def alive(pid):
     """True while process PID exists."""
     try:

@@ -33,7 +33,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from servers.common import alive, free_port, port_open, terminate, wait_for  # noqa: E402
+from servers.common import alive, free_port, in_imds_netns, port_open, terminate, wait_for  # noqa: E402
 from servers.etcd import Etcd  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
 
@@ -73,7 +73,7 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
         for pid in lab['pids']:
             terminate(pid)
         raise
-    probe = os.environ.get('IMDS_NETNS_INSIDE') == '1'
+    probe = in_imds_netns()
     watchdog = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), 'watch', '--state-dir', state_dir, '--ttl', str(ttl)]
         + (['--probe-netns'] if probe else []),
