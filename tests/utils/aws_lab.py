@@ -43,7 +43,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from servers.common import alive, in_imds_netns, terminate  # noqa: E402  pylint: disable=wrong-import-position
+from servers.common import alive, in_imds_netns, terminate, wait_while  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -223,26 +223,9 @@ def signed_requests(state_dir):
 
 
 def watch(pids, ttl, probe_netns):
-    """Stop the lab's processes after TTL seconds, or once the imds-netns run that owns them is over.
-
-    Inside tests/utils/imds-netns the emulator at 169.254.169.254:80 lives
-    exactly as long as the run; when it stops answering, nobody is left to
-    call `down`.
-    """
-    deadline = time.monotonic() + ttl
-    misses = 0
-    while time.monotonic() < deadline:
-        if not any(alive(pid) for pid in pids):
-            return
-        if probe_netns:
-            try:
-                socket.create_connection(('169.254.169.254', 80), timeout=1).close()
-                misses = 0
-            except OSError:
-                misses += 1
-                if misses >= 3:
-                    break
-        time.sleep(2)
+    """Stop the lab's processes after TTL seconds, or once the imds-netns run that owns them is over."""
+    if not wait_while(lambda: any(alive(pid) for pid in pids), ttl, probe_netns):
+        return
     for pid in pids:
         terminate(pid)
 

@@ -20,6 +20,31 @@ def in_imds_netns():
     return interfaces == {'lo'}
 
 
+def wait_while(running, ttl, probe_netns):
+    """Wait while running() holds; return True when the lab's processes should now be stopped.
+
+    That is after TTL seconds or, with PROBE_NETNS, once the emulator at
+    169.254.169.254:80 stops answering: inside tests/utils/imds-netns it lives
+    exactly as long as the run, so nobody is left to call `down`. Returns
+    False as soon as running() is false.
+    """
+    deadline = time.monotonic() + ttl
+    misses = 0
+    while time.monotonic() < deadline:
+        if not running():
+            return False
+        if probe_netns:
+            try:
+                socket.create_connection(('169.254.169.254', 80), timeout=1).close()
+                misses = 0
+            except OSError:
+                misses += 1
+                if misses >= 3:
+                    return True
+        time.sleep(2)
+    return True
+
+
 def alive(pid):
     """True while process PID exists."""
     try:

@@ -23,7 +23,6 @@ import argparse
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from servers.common import alive, free_port, in_imds_netns, port_open, terminate, wait_for  # noqa: E402
+from servers.common import alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
 from servers.etcd import Etcd  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
 
@@ -112,24 +111,15 @@ def down(state_dir):
 
 
 def watch(state_dir, ttl, probe_netns):
-    deadline = time.monotonic() + ttl
-    misses = 0
-    while time.monotonic() < deadline:
+    """Stop the lab's servers (and fake services) once they are done, after TTL seconds, or with the imds-netns run."""
+    def running():
         try:
             lab = load(state_dir)
         except FileNotFoundError:
-            return
-        if not any(alive(pid) for pid in lab['pids']):
-            break
-        if probe_netns:
-            try:
-                socket.create_connection(('169.254.169.254', 80), timeout=1).close()
-                misses = 0
-            except OSError:
-                misses += 1
-                if misses >= 3:
-                    break
-        time.sleep(2)
+            return False
+        return any(alive(pid) for pid in lab['pids'])
+
+    wait_while(running, ttl, probe_netns)
     try:
         lab = load(state_dir)
     except FileNotFoundError:

@@ -1,35 +1,23 @@
-"""Fixtures for the AWS registration modules: moto_server on 127.0.0.1 and an in-process module runner.
+"""Fixtures for the AWS registration modules: moto_server on 127.0.0.1 (and the shared module runner).
 
 The modules reach moto only through AWS_ENDPOINT_URL, read by botocore
 itself, exactly as they do under the role's tests; keys are dummies from the
 environment and IMDS is switched off, so nothing leaves loopback.
 """
-import json
 import os
 import sys
-import time
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from collection_path import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
 import aws_lab  # noqa: E402
+# The in-process module runner is shared with the self-managed backends' tests.
+from servers.fixtures import run_module  # noqa: E402,F401  pylint: disable=unused-import
 
 REGION = aws_lab.REGION
-
-
-class ModuleResult(dict):
-    """The module's JSON result, plus how long the run took."""
-
-    seconds = 0.0
-
-    @property
-    def failed(self):
-        return bool(self.get('failed'))
 
 
 @pytest.fixture(scope='session')
@@ -52,25 +40,6 @@ def aws_env(monkeypatch, moto_url):
     for name, value in aws_lab.moto_env(moto_url).items():
         monkeypatch.setenv(name, value)
     return moto_url
-
-
-@pytest.fixture
-def run_module(capsys):
-    """run_module(module, **args) -> ModuleResult; `_check_mode=True` runs it in check mode."""
-
-    def _run(module, _check_mode=False, **args):
-        if _check_mode:
-            args['_ansible_check_mode'] = True
-        capsys.readouterr()
-        started = time.monotonic()
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                module.main()
-        result = ModuleResult(json.loads(capsys.readouterr().out))
-        result.seconds = time.monotonic() - started
-        return result
-
-    return _run
 
 
 @pytest.fixture
