@@ -71,6 +71,19 @@ class ImdsUnreachableError(ImdsError):
         )
 
 
+class ImdsDeadlineError(ImdsUnreachableError):
+    """total_timeout ran out while waiting for the service: a connect, a read or a backoff."""
+
+    @classmethod
+    def reached(cls, endpoint, what, total_timeout):
+        return cls(
+            "The instance metadata service at %s did not finish %s within total_timeout "
+            "(%s s), so the read was stopped. Real IMDS answers in milliseconds: check the "
+            "endpoint option, or raise total_timeout if the service is known to be slow."
+            % (endpoint, what, _seconds(total_timeout))
+        )
+
+
 class ImdsHopLimitError(ImdsError):
     """The token PUT connected but its answer never arrived (hop limit)."""
 
