@@ -98,11 +98,12 @@ _TREES = ("meta-data/", "dynamic/", "user-data")
 
 # Tag keys served by IMDS match [0-9a-zA-Z-_+=,.@:]; every other real
 # metadata name fits the same set.
-_SEGMENT_RE = re.compile(r"\A[0-9A-Za-z_.:,=+@-]+\Z")
+# Always used with fullmatch: '$' would also match before a trailing newline.
+_SEGMENT_RE = re.compile(r"[0-9A-Za-z_.:,=+@-]+")
 _URL_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:/")
 _PUBLIC_KEY_ENTRY_RE = re.compile(r"\A([0-9]+)=")
 # Tokens go into a header: printable ASCII without spaces, nothing else.
-_TOKEN_RE = re.compile(r"\A[\x21-\x7e]{1,4096}\Z")
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4096}")
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _FAIL_FAST_ERRNOS = frozenset(
@@ -134,7 +135,7 @@ def validate_path(term):
     if _URL_RE.match(term):
         raise ImdsPathError(term, "it is a URL; give a path inside the metadata tree")
     for char in term:
-        if char == "/" or _SEGMENT_RE.match(char):
+        if char == "/" or _SEGMENT_RE.fullmatch(char):
             continue
         raise ImdsPathError(term, _describe_bad_char(char))
     if term.startswith("/"):
@@ -146,6 +147,43 @@ def validate_path(term):
         if segment in (".", ".."):
             raise ImdsPathError(term, "it has a '%s' segment" % segment)
     return str(term)
+
+
+def listing_entries(body, path, endpoint):
+    """The entries of a directory listing BODY (bytes) served for PATH, as served.
+
+    One entry per line, blank lines dropped; more than MAX_LISTING_ENTRIES
+    is an ImdsResponseError naming PATH. Entries are untrusted: child_of()
+    decides which may be requested.
+    """
+    text = body.decode("utf-8", errors="replace")
+    entries = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    if len(entries) > MAX_LISTING_ENTRIES:
+        raise ImdsResponseError(
+            "The instance metadata service at %s listed %d entries in %s, more than the %d "
+            "one listing may hold; real instance metadata lists at most tens. Check the "
+            "endpoint option." % (endpoint, len(entries), path, MAX_LISTING_ENTRIES)
+        )
+    return entries
+
+
+def child_of(directory, entry):
+    """(key, path, is_directory) for one listed ENTRY of DIRECTORY, or None if it is not a plain name.
+
+    DIRECTORY is a validated path ending in '/'. The key is the name the
+    tree uses; the path is always DIRECTORY plus exactly one plain segment
+    (and '/' for a directory), so no listing can lead a read out of its tree.
+    public-keys/ lists '0=name', whose contents live under 'public-keys/0/'.
+    """
+    is_dir = entry.endswith("/")
+    name = entry[:-1] if is_dir else entry
+    if directory == PUBLIC_KEYS_DIR:
+        public_key = _PUBLIC_KEY_ENTRY_RE.match(name)
+        if public_key:
+            return name, directory + public_key.group(1) + "/", True
+    if not _SEGMENT_RE.fullmatch(name) or name in (".", ".."):
+        return None
+    return name, directory + name + ("/" if is_dir else ""), is_dir
 
 
 def _describe_bad_char(char):
@@ -227,7 +265,7 @@ def check_endpoint(url, source="endpoint"):
     prefix = parts.path.rstrip("/")
     if prefix:
         for segment in prefix[1:].split("/"):
-            if not _SEGMENT_RE.match(segment) or segment in (".", ".."):
+            if not _SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
                 raise _config_error(source, url, "its path must be plain segments of letters, digits and -_.:,=+@")
     return "%s://%s%s" % (scheme, netloc, prefix)
 
@@ -553,16 +591,7 @@ class ImdsClient(object):
             return None
 
     def _list(self, path, deadline):
-        body = self._get(path, deadline)
-        text = body.decode("utf-8", errors="replace")
-        entries = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
-        if len(entries) > MAX_LISTING_ENTRIES:
-            raise ImdsResponseError(
-                "The instance metadata service at %s listed %d entries in %s, more than the %d "
-                "one listing may hold; real instance metadata lists at most tens. Check the "
-                "endpoint option." % (self.endpoint, len(entries), path, MAX_LISTING_ENTRIES)
-            )
-        return entries
+        return listing_entries(self._get(path, deadline), path, self.endpoint)
 
     def _get(self, path, deadline):
         renewed = False
@@ -670,7 +699,7 @@ class ImdsClient(object):
         status = response.status
         if status == 200:
             token = response.body.decode("ascii", errors="replace")
-            if not _TOKEN_RE.match(token):
+            if not _TOKEN_RE.fullmatch(token):
                 raise ImdsResponseError(
                     "The instance metadata service at %s returned an unusable token (not printable "
                     "ASCII). Check the endpoint option." % self.endpoint
@@ -959,28 +988,22 @@ class _Crawl(object):
         self._plan("dir", path, parent, key, parent[key], depth)
 
     def _plan_entry(self, job, entry):
-        path, node, depth = job.path, job.node, job.depth
-        is_dir = entry.endswith("/")
-        name = entry[:-1] if is_dir else entry
-        if name in node:
-            return
-        public_key = _PUBLIC_KEY_ENTRY_RE.match(name) if path == PUBLIC_KEYS_DIR else None
-        if public_key:
-            # Served as "0=name"; its contents live under "public-keys/0/".
-            self._plan_dir(path + public_key.group(1) + "/", node, name, depth + 1)
-            return
-        if not _SEGMENT_RE.match(name) or name in (".", ".."):
+        child = child_of(job.path, entry)
+        if child is None:
             self.client._say(
-                "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], path)
+                "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], job.path)
             )
             return
-        if is_credential_dir(path):
-            node[name] = None
+        key, path, is_dir = child
+        if key in job.node:
+            return
+        if is_credential_dir(job.path):
+            job.node[key] = None
         elif is_dir:
-            self._plan_dir(path + name + "/", node, name, depth + 1)
+            self._plan_dir(path, job.node, key, job.depth + 1)
         else:
-            node[name] = _PENDING
-            self._plan("leaf", path + name, node, name, None, depth)
+            job.node[key] = _PENDING
+            self._plan("leaf", path, job.node, key, None, job.depth)
 
 
 def _as_directory(path):
