@@ -535,28 +535,28 @@ class ImdsClient(object):
 
     def get_many(self, paths, allow_credentials=False):
         """{path: bytes or None (404)}, fetched in parallel under one deadline."""
-        leaves, _trees = self.read(paths, (), allow_credentials)
-        return leaves
+        return self.read(paths, allow_credentials=allow_credentials).leaves
 
     def read_tree(self, path):
         """Read a directory recursively, in parallel; see docs/architecture.md."""
         root_path = self._checked(_as_directory(path), False)
-        _leaves, trees = _Crawl(self, self._start(), missing_root_raises=True).run((), (root_path,))
-        return trees[root_path]
+        return _Crawl(self, self._start(), missing_root_raises=True).run((), (root_path,), ()).trees[root_path]
 
-    def read(self, leaves=(), trees=(), allow_credentials=False):
-        """Leaves and whole directories in one parallel read, under ONE deadline.
+    def read(self, leaves=(), trees=(), listings=(), allow_credentials=False):
+        """Leaves, whole directories and plain listings in one parallel read, under ONE deadline.
 
-        Returns ({leaf: bytes or None (404)}, {directory: dict or None (404)}),
-        keyed by the paths as given, in their order. This is what a module
-        uses to read everything it needs within total_timeout.
+        Returns a ReadResult of three dicts keyed by the paths as given, in
+        their order: leaves -> bytes or None (404), trees -> dict or None,
+        listings -> [entries] or None. This is what the module and the lookup
+        use, so total_timeout bounds everything a task reads.
         """
         leaf_paths = _unique(self._checked(path, allow_credentials) for path in leaves)
         tree_paths = _unique(self._checked(_as_directory(path), False) for path in trees)
+        listing_paths = _unique(self._checked(_as_directory(path), False) for path in listings)
         deadline = self._start()
-        if not leaf_paths and not tree_paths:
-            return {}, {}
-        return _Crawl(self, deadline).run(leaf_paths, tree_paths)
+        if not leaf_paths and not tree_paths and not listing_paths:
+            return ReadResult({}, {}, {})
+        return _Crawl(self, deadline).run(leaf_paths, tree_paths, listing_paths)
 
     # ------------------------------------------------------------ internals
 
@@ -885,6 +885,9 @@ class ImdsClient(object):
         return b"".join(chunks)
 
 
+ReadResult = collections.namedtuple("ReadResult", ["leaves", "trees", "listings"])
+
+# kind: "leaf" (a body), "dir" (a listing, then its entries) or "listing" (entries only).
 _Job = collections.namedtuple("_Job", ["kind", "path", "parent", "key", "node", "depth", "root"])
 
 
@@ -907,15 +910,18 @@ class _Crawl(object):
         self.entries = 0
         self.size = 0
 
-    def run(self, leaf_paths, tree_paths):
+    def run(self, leaf_paths, tree_paths, listing_paths):
         leaves = dict((path, None) for path in leaf_paths)
         trees = dict((path, {}) for path in tree_paths)
+        listings = dict((path, None) for path in listing_paths)
         for path in leaf_paths:
             self.queue.append(_Job("leaf", path, leaves, path, None, 0, True))
         for path in tree_paths:
             self.queue.append(_Job("dir", path, trees, path, trees[path], 0, True))
-        # A tree plans more work as it goes; leaves alone need no more threads than leaves.
-        workers = self.client.max_concurrency if tree_paths else min(self.client.max_concurrency, len(leaf_paths))
+        for path in listing_paths:
+            self.queue.append(_Job("listing", path, listings, path, None, 0, True))
+        # A tree plans more work as it goes; otherwise no more threads than jobs.
+        workers = self.client.max_concurrency if tree_paths else min(self.client.max_concurrency, len(self.queue))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 while self.queue or self.running:
@@ -925,7 +931,7 @@ class _Crawl(object):
                             raise ImdsDeadlineError.reached(
                                 self.client.endpoint, "reading %s" % job.path, self.client.total_timeout
                             )
-                        fetch = self.client._list if job.kind == "dir" else self.client._get
+                        fetch = self.client._get if job.kind == "leaf" else self.client._list
                         self.running[pool.submit(fetch, job.path, self.deadline)] = job
                     done = wait(list(self.running), return_when=FIRST_COMPLETED).done
                     for future in done:
@@ -934,7 +940,7 @@ class _Crawl(object):
                 _cancel(self.running)
                 self.queue.clear()
                 raise
-        return leaves, trees
+        return ReadResult(leaves, trees, listings)
 
     def _collect(self, job, future):
         try:
@@ -953,6 +959,9 @@ class _Crawl(object):
             job.parent[job.key] = result if job.root else result.decode("utf-8", errors="replace")
             return
         self._count_entries(job.path, len(result))
+        if job.kind == "listing":
+            job.parent[job.key] = result
+            return
         for entry in result:
             self._plan_entry(job, entry)
 

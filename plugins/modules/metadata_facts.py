@@ -629,8 +629,8 @@ def read_instance_tree(client, plan):
 
     A directory that does not exist (tags disabled, no role) is left out.
     """
-    leaves, trees = client.read(plan.leaves, plan.trees)
-    return assemble_tree(leaves, trees)
+    read = client.read(plan.leaves, plan.trees)
+    return assemble_tree(read.leaves, read.trees)
 
 
 def main():

@@ -341,10 +341,12 @@ def test_a_tree_with_more_entries_than_the_cap_is_refused_after_bounded_requests
     assert len(server.seen) <= 1 + MAX_READ_ENTRIES // MAX_LISTING_ENTRIES + 1 + 4
 
 
-def test_read_uses_one_deadline_for_leaves_and_trees(emulator, make_client):
+def test_read_uses_one_deadline_for_leaves_trees_and_listings(emulator, make_client):
     client = make_client(emulator)
-    leaves, trees = client.read(["meta-data/instance-id", "meta-data/spot/instance-action"],
-                                ["meta-data/placement/", "meta-data/tags/nothing/"])
+    leaves, trees, listings = client.read(["meta-data/instance-id", "meta-data/spot/instance-action"],
+                                          ["meta-data/placement/", "meta-data/tags/nothing/"],
+                                          ["meta-data/tags/instance/", "meta-data/spot/"])
+    assert "Name" in listings["meta-data/tags/instance/"] and listings["meta-data/spot/"] is None
     assert leaves == {"meta-data/instance-id": b"i-0123456789abcdef0", "meta-data/spot/instance-action": None}
     assert trees["meta-data/placement/"]["region"] == "eu-west-1"
     assert trees["meta-data/tags/nothing/"] is None
