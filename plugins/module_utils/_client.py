@@ -746,7 +746,8 @@ class ImdsClient(object):
             if remaining <= 0:
                 break
             if not self._wait_out_throttling(deadline):
-                last = last or _Retry("HTTP 429", 429)
+                if last is None:
+                    raise ImdsThrottledError.until_deadline(self.endpoint, self.total_timeout)
                 break
             attempts += 1
             try:

@@ -155,6 +155,15 @@ class ImdsThrottledError(ImdsError):
             % (endpoint, status, attempts, _seconds(elapsed))
         )
 
+    @classmethod
+    def until_deadline(cls, endpoint, total_timeout):
+        return cls(
+            "The instance metadata service at %s was throttling this instance (HTTP 429) for "
+            "longer than was left of total_timeout (%s s), so no further request was sent. "
+            "Lower max_concurrency, or raise total_timeout; IMDS limits requests per instance."
+            % (endpoint, _seconds(total_timeout))
+        )
+
 
 class ImdsNotFoundError(ImdsError):
     """404: the item does not exist on this instance."""

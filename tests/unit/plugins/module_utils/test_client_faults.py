@@ -273,3 +273,20 @@ def test_a_trickling_answer_is_stopped_at_the_deadline_with_a_typed_error(make_f
     finally:
         stop.set()
         listener.close()
+
+
+def test_a_request_is_not_sent_into_a_throttling_wait_that_outlasts_the_deadline(
+        make_fake_imds, make_client, monkeypatch):
+    from ansible_collections.cloudmeta.imds.plugins.module_utils import _client
+
+    # The random half of the jitter at its top: the first 429 asks for a full 1 s wait.
+    monkeypatch.setattr(_client.random, "uniform", lambda low, high: high)
+    server = make_fake_imds(lambda method, path, headers: (429, {}, b""))
+    client = make_client(server, total_timeout=0.5)
+    with pytest.raises(ImdsThrottledError, match="429"):
+        client.get("meta-data/instance-id")
+    # That wait does not fit in the next call's 0.5 s either: it sends nothing.
+    sent = len(server.seen)
+    with pytest.raises(ImdsThrottledError, match=r"longer than was left of total_timeout \(0.5 s\)"):
+        client.get("meta-data/instance-id")
+    assert len(server.seen) == sent == 1
