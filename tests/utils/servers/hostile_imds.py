@@ -31,9 +31,9 @@ always answered correctly unless the mode is about the token.
 """
 
 import gzip
+import io
 import json
 import os
-import socket
 import socketserver
 import sys
 import threading
@@ -236,8 +236,6 @@ def _send(sock, status, body, headers=()):
 
 def _gzip_zeros(size):
     """gzip of SIZE zero bytes, built without holding SIZE bytes."""
-    import io
-
     out = io.BytesIO()
     block = b"\0" * (1024 * 1024)
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as stream:
