@@ -584,12 +584,6 @@ class ImdsClient(object):
         if self._warn is not None:
             self._warn(message)
 
-    def _get_or_none(self, path, deadline):
-        try:
-            return self._get(path, deadline)
-        except ImdsNotFoundError:
-            return None
-
     def _list(self, path, deadline):
         return listing_entries(self._get(path, deadline), path, self.endpoint)
 
