@@ -8,6 +8,8 @@ tests sharing the session's moto_server never see each other's instances.
 import datetime
 import uuid
 
+_IMAGES = {}
+
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc)
@@ -18,7 +20,11 @@ class Fleet:
         self.aws = aws
         self.ec2 = aws('ec2')
         self.marker = uuid.uuid4().hex[:12]
-        self.image = self.ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId']
+        # Listing moto's images takes seconds: once per moto_server is enough.
+        endpoint = self.ec2.meta.endpoint_url
+        if endpoint not in _IMAGES:
+            _IMAGES[endpoint] = self.ec2.describe_images(Owners=['amazon'], MaxResults=5)['Images'][0]['ImageId']
+        self.image = _IMAGES[endpoint]
 
     @property
     def tags(self):
