@@ -41,8 +41,8 @@ options:
     elements: str
   filters:
     description:
-      - EC2 C(DescribeInstances) filters, as a dict of filter name to a value or a list of values, for example
-        C({"tag:env": "prod", "instance-state-name": "running"}).
+      - EC2 C(DescribeInstances) filters, as a dict of filter name to a value or a list of values (see the
+        examples).
       - When nothing matches, nothing changes.
     type: dict
   http_tokens:
