@@ -33,6 +33,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+  diff_mode:
+    support: none
   platform:
     platforms: posix
 options:
