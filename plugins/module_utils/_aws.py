@@ -155,8 +155,7 @@ class Deadline:
 def paginate(client, operation, **kwargs):
     """Every page of a paginated boto3 OPERATION, with botocore errors turned into AwsError."""
     try:
-        for page in client.get_paginator(operation).paginate(**kwargs):
-            yield page
+        yield from client.get_paginator(operation).paginate(**kwargs)
     except botocore.exceptions.ClientError as exc:
         raise AwsError(describe_error(exc), code=error_code(exc)) from exc
     except botocore.exceptions.BotoCoreError as exc:

@@ -64,7 +64,7 @@ def test_enforcement_soak_and_rollback():
 
 def test_a_previous_report_is_verified_again():
     first = report_filter.imdsv2_rollout_report(AUDIT, changes=[change('i-r1', 'i-r2')], mode='enforce',
-                                                 started_at='2026-12-01T00:00:00Z')
+                                                started_at='2026-12-01T00:00:00Z')
     stored = json.loads(report_filter.imdsv2_report(first, 'json'))
     soak = {'instances': [{'instance_id': 'i-r2', 'metadata_no_token_rejected': 1}]}
     verified = report_filter.imdsv2_rollout_report(stored, soak=soak, mode='verify')
