@@ -119,9 +119,11 @@ BEFORE = {'enforced': ('required', 1), 'ready1': ('optional', 1), 'ready2': ('op
 
 
 def test_rollout_check_report_enforce_verify(moto, fleet, tmp_path):
-    check = rollout(moto, tmp_path, '--check')
+    check = rollout(moto, tmp_path, '--check', imdsv2_rollout_launch_templates=True, imdsv2_rollout_rollback=True)
     assert check.rc == 0, check.output
     assert options(fleet) == BEFORE
+    assert 'PLAY [Require IMDSv2 on the ready instances' in check.output  # a play without hosts
+    assert len(fleet['ec2'].describe_launch_template_versions(LaunchTemplateId=fleet['template'])['LaunchTemplateVersions']) == 1
     assert check.report['check_mode'] is True and check.report['enforced'] == []
     assert {name: item['action'] for name, item in check.by_name().items()}['ready-1'] == 'would require tokens'
 
