@@ -1,11 +1,15 @@
-"""The IMDSv2 rollout report filters: actions, failures, risk order and the three renderings (pure, no AWS)."""
+"""The IMDSv2 rollout report filters: actions, failures, risk order and the three renderings (pure, no AWS).
+
+The logic lives in plugin_utils/_imdsv2_report.py; the filter plugins only name it.
+"""
 import json
 
 import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cloudmeta.imds.plugins.filter import imdsv2_report as report_filter
+from ansible_collections.cloudmeta.imds.plugins.filter import imdsv2_report, imdsv2_rollout_report
+from ansible_collections.cloudmeta.imds.plugins.plugin_utils import _imdsv2_report as report_filter
 
 
 def instance(instance_id, verdict, calls=None, tokens='optional', name=None, hop=1, launched_from=None):
@@ -104,3 +108,9 @@ def test_wrong_input_is_explained(call, message):
     with pytest.raises(AnsibleFilterError) as error:
         call()
     assert message in str(error.value)
+
+
+def test_the_filter_plugins_name_the_functions():
+    assert imdsv2_report.FilterModule().filters() == {'imdsv2_report': report_filter.imdsv2_report}
+    assert imdsv2_rollout_report.FilterModule().filters() == {
+        'imdsv2_rollout_report': report_filter.imdsv2_rollout_report}
