@@ -247,21 +247,14 @@ def imdsv1_call_sums(cloudwatch, instance_ids, start, end):
     queries, keys = metric_queries(list(instance_ids), period)
     requests = 0
     for batch in batches(queries, MAX_QUERIES_PER_CALL):
-        next_token = None
-        while True:
-            kwargs = dict(MetricDataQueries=batch, StartTime=start, EndTime=end, ScanBy='TimestampAscending')
-            if next_token:
-                kwargs['NextToken'] = next_token
-            response = call(cloudwatch.get_metric_data, **kwargs)
+        for page in paginate(cloudwatch, 'get_metric_data', MetricDataQueries=batch, StartTime=start, EndTime=end,
+                             ScanBy='TimestampAscending'):
             requests += 1
-            for result in response.get('MetricDataResults', []):
+            for result in page.get('MetricDataResults', []):
                 instance_id, metric = keys[result['Id']]
                 values = result.get('Values') or []
                 if values:
                     sums[instance_id][metric] = (sums[instance_id][metric] or 0) + sum(values)
-            next_token = response.get('NextToken')
-            if not next_token:
-                break
     for counts in sums.values():
         for metric, value in counts.items():
             if value is not None:

@@ -170,4 +170,3 @@ def test_rollout_check_report_enforce_verify(moto, fleet, tmp_path):
     assert (first['instance_id'], first['risk'], first['rejected_after'], first['action']) == (
         fleet['ready2'], 'failing', 5, 'rolled back to optional')
     assert fleet['ready2'] not in verify.report['enforced']
-
