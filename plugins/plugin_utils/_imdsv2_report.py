@@ -98,6 +98,12 @@ def imdsv2_rollout_report(audit, changes=None, soak=None, rollbacks=None, templa
         item['rejected_after'] = after.get('metadata_no_token_rejected') if after else source.get('rejected_after')
         item['failing'] = bool(item['rejected_after']) and item['instance_id'] in enforced
         item['action'] = _action(item, source, enforced, rolled_back, hop_limited, mode, check_mode, previous)
+        # The options as they are now: what the rollout set, else what the audit read.
+        if item['instance_id'] in enforced and item['instance_id'] not in rolled_back:
+            item['http_tokens'] = 'required'
+            item['hop_limit'] = hop_limited.get(item['instance_id'], item['hop_limit'])
+        elif item['instance_id'] in rolled_back:
+            item['http_tokens'] = 'optional'
         item['risk'] = risk(item)
         instances.append(item)
     instances.sort(key=risk_key)
@@ -158,6 +164,8 @@ def _cell(item, key):
 
 
 def _markdown_escape(text):
+    # Names and tags come from AWS and are untrusted: no table breaks, no raw HTML.
+    text = html.escape(text, quote=False)
     return text.replace('\\', '\\\\').replace('|', '\\|').replace('\n', ' ')
 
 

@@ -60,7 +60,10 @@ def test_enforcement_soak_and_rollback():
     first = report['instances'][0]
     assert (first['instance_id'], first['risk'], first['rejected_after'], first['action']) == (
         'i-r1', 'failing', 7, 'rolled back to optional')
-    assert {item['instance_id']: item['action'] for item in report['instances']}['i-r2'] == 'tokens required, hop limit 2'
+    by_id = {item['instance_id']: item for item in report['instances']}
+    assert by_id['i-r2']['action'] == 'tokens required, hop limit 2'
+    assert (by_id['i-r2']['http_tokens'], by_id['i-r2']['hop_limit']) == ('required', 2)
+    assert by_id['i-r1']['http_tokens'] == 'optional'  # rolled back
     assert report['failing'] == ['i-r1'] and report['rolled_back'] == ['i-r1'] and report['enforced'] == ['i-r2']
     assert report['launch_templates'][0]['new_version'] == '4'
     assert report['started_at'] == '2026-12-01T00:00:00Z'
@@ -83,7 +86,7 @@ def test_markdown_is_one_escaped_row_per_instance_in_risk_order():
     assert [row.split(' | ')[1] for row in rows] == ['i-b2', 'i-b1', 'i-u', 'i-r1', 'i-r2', 'i-e']
     assert 'web\\|1' in text  # a pipe in a name cannot add a column
     assert all(row.count(' | ') == len(report_filter.COLUMNS) - 1 for row in rows)
-    assert '| blocked | i-b2 | <script>alert(1)</script> | blocked | 40 |' in text
+    assert '| blocked | i-b2 | &lt;script&gt;alert(1)&lt;/script&gt; | blocked | 40 |' in text
     assert 'web v3 (allows IMDSv1)' in text
 
 
