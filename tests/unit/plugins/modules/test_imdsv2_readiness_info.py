@@ -16,7 +16,8 @@ from imdsv2_fleet import Fleet, now
 from ansible_collections.cloudmeta.imds.plugins.module_utils import _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import imdsv2_readiness_info
 
-NO_TOKEN, REJECTED = 'MetadataNoToken', 'MetadataNoTokenRejected'
+NO_TOKEN = 'MetadataNoToken'
+REJECTED = 'MetadataNoTokenRejected'
 
 
 @pytest.fixture
