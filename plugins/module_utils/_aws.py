@@ -150,3 +150,13 @@ class Deadline:
     def pause(self, interval):
         """Sleep INTERVAL seconds, or less if the deadline comes first."""
         self._sleep(min(interval, self.remaining()))
+
+
+def paginate(client, operation, **kwargs):
+    """Every page of a paginated boto3 OPERATION, with botocore errors turned into AwsError."""
+    try:
+        yield from client.get_paginator(operation).paginate(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        raise AwsError(describe_error(exc), code=error_code(exc)) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise AwsError(describe_error(exc)) from exc

@@ -185,6 +185,16 @@ ansible_facts:
           type: list
           elements: str
           sample: [events, iam, identity, instance, min, network, placement, public_keys, tags, user_data]
+        imds_version:
+          description:
+            - The IMDS version this run used, V(v2) (session token) or V(v1) (only after a fallback that
+              O(allow_imdsv1=true) permitted, with a warning).
+            - A host that reports V(v1) fails once the instance requires tokens; see the IMDSv2 rollout guide to find
+              what else on it still uses IMDSv1.
+          returned: always
+          type: str
+          sample: v2
+          version_added: 1.1.0
         instance_id:
           description: The instance ID (C(min), C(identity), C(instance)).
           returned: always
@@ -656,6 +666,7 @@ def main():
         module.fail_json(msg=exc.message)
 
     facts = {'ec2': shape_facts(tree, groups)}
+    facts['ec2']['imds_version'] = client.imds_version
     if module.params['legacy_facts']:
         facts.update(legacy_facts(tree, warn=module.warn))
     module.exit_json(changed=False, ansible_facts=facts)

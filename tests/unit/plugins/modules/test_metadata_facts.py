@@ -104,6 +104,15 @@ def test_min_costs_one_token_request_and_one_read(make_emulator, run_module):
     assert facts['local_ipv4'] == '10.0.1.25'
     assert facts['subnet_id'] is None
     assert facts['gather_subset'] == ['min']
+    assert facts['imds_version'] == 'v2'
+
+
+def test_reports_imdsv1_when_it_had_to_fall_back(make_emulator, run_module):
+    # An instance that cannot give tokens (IMDSv1 only): the run says so, which is what
+    # someone looking for IMDSv1 users before requiring tokens needs to see.
+    emu = make_emulator(no_imdsv2=True, http_tokens='optional')
+    run = run_module({'endpoint': emu.url, 'gather_subset': ['min'], 'allow_imdsv1': True})
+    assert run.facts['imds_version'] == 'v1'
 
 
 def test_one_group_reads_only_that_group(make_emulator, run_module):

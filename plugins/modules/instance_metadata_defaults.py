@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: instance_metadata_defaults
+short_description: Set the account's default instance metadata options for new launches in a region
+version_added: 1.1.0
+description:
+  - Reads the account-level defaults with C(GetInstanceMetadataDefaults) and sets the ones that differ with
+    C(ModifyInstanceMetadataDefaults). The defaults apply to instances launched afterwards in the region, when neither
+    the launch request, the launch template nor the AMI sets the option; existing instances are not changed (use
+    M(cloudmeta.imds.instance_metadata_options) for them).
+  - Options that are not given are left as they are. V(no-preference) (and V(-1) for the hop limit) removes a
+    default.
+  - A second run reports no change; check mode reports what would change; diff mode shows the defaults before and
+    after.
+  - When a declarative policy of AWS Organizations manages the defaults, AWS refuses changes; the module then fails
+    with AWS's explanation.
+author: cloudmeta.imds maintainers (@cloudmeta)
+extends_documentation_fragment:
+  - cloudmeta.imds.aws
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  http_tokens:
+    description:
+      - V(required) makes new launches IMDSv2 only; V(optional) allows IMDSv1; V(no-preference) removes the default.
+    type: str
+    choices: [optional, required, no-preference]
+  http_put_response_hop_limit:
+    description:
+      - The default hop limit, 1 to 64; V(-1) removes the default.
+    type: int
+  http_endpoint:
+    description:
+      - Whether IMDS is on for new launches by default.
+    type: str
+    choices: [enabled, disabled, no-preference]
+  instance_metadata_tags:
+    description:
+      - Whether instance tags can be read from instance metadata by default.
+    type: str
+    choices: [enabled, disabled, no-preference]
+notes:
+  - No module of amazon.aws sets these defaults.
+  - "IAM: C(ec2:GetInstanceMetadataDefaults) and C(ec2:ModifyInstanceMetadataDefaults)."
+  - The defaults are per account and region; run the module once per region.
+seealso:
+  - module: cloudmeta.imds.instance_metadata_options
+  - name: ModifyInstanceMetadataDefaults API reference
+    description: The defaults and their values.
+    link: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyInstanceMetadataDefaults.html
+'''
+
+EXAMPLES = r'''
+- name: Launch every new instance in eu-west-1 with IMDSv2 required and hop limit 2
+  cloudmeta.imds.instance_metadata_defaults:
+    http_tokens: required
+    http_put_response_hop_limit: 2
+    region: eu-west-1
+
+- name: Remove the account's hop limit default
+  cloudmeta.imds.instance_metadata_defaults:
+    http_put_response_hop_limit: -1
+    region: eu-west-1
+'''
+
+RETURN = r'''
+defaults:
+  description:
+    - The account-level defaults after the change (in check mode, the predicted ones). V(no-preference) and V(-1) mean
+      no default.
+  returned: always
+  type: dict
+  contains:
+    http_tokens:
+      description: The default for C(HttpTokens).
+      type: str
+      sample: required
+    http_put_response_hop_limit:
+      description: The default hop limit.
+      type: int
+      sample: 2
+    http_endpoint:
+      description: The default for C(HttpEndpoint).
+      type: str
+      sample: no-preference
+    instance_metadata_tags:
+      description: The default for C(InstanceMetadataTags).
+      type: str
+      sample: no-preference
+    managed_by:
+      description: V(account), or V(declarative-policy) when AWS Organizations manages the defaults.
+      type: str
+      sample: account
+previous:
+  description: The defaults before the change, with the same keys.
+  returned: always
+  type: dict
+  sample: {"http_tokens": "no-preference", "http_put_response_hop_limit": -1, "http_endpoint": "no-preference",
+           "instance_metadata_tags": "no-preference", "managed_by": "account"}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import MAX_HOP_LIMIT
+
+NO_PREFERENCE = 'no-preference'
+NO_HOP_LIMIT = -1
+DEFAULT_NAMES = (
+    ('http_tokens', 'HttpTokens', NO_PREFERENCE),
+    ('http_put_response_hop_limit', 'HttpPutResponseHopLimit', NO_HOP_LIMIT),
+    ('http_endpoint', 'HttpEndpoint', NO_PREFERENCE),
+    ('instance_metadata_tags', 'InstanceMetadataTags', NO_PREFERENCE),
+)
+
+
+def current_defaults(ec2):
+    """(the account level with every option present, AWS's message when a policy manages it).
+
+    AWS leaves out the options that have no default.
+    """
+    account = call(ec2.get_instance_metadata_defaults).get('AccountLevel') or {}
+    result = {name: account.get(api_name, unset) for name, api_name, unset in DEFAULT_NAMES}
+    result['managed_by'] = account.get('ManagedBy', 'account')
+    return result, account.get('ManagedExceptionMessage')
+
+
+def options_only(defaults):
+    return {name: defaults[name] for name, _api, _unset in DEFAULT_NAMES}
+
+
+def changes(current, params):
+    """{api_name: value} for every requested default that differs."""
+    return {api_name: params[name] for name, api_name, _unset in DEFAULT_NAMES
+            if params[name] is not None and params[name] != current[name]}
+
+
+def run(module, ec2):
+    before, managed_message = current_defaults(ec2)
+    update = changes(before, module.params)
+    after = dict(before)
+    for name, api_name, _unset in DEFAULT_NAMES:
+        if api_name in update:
+            after[name] = update[api_name]
+    if update and not module.check_mode:
+        if before['managed_by'] == 'declarative-policy':
+            raise AwsError('The instance metadata defaults of this account are managed by a declarative policy of '
+                           'AWS Organizations (%s); change that policy instead.'
+                           % (managed_message or 'no message'))
+        call(ec2.modify_instance_metadata_defaults, **update)
+        after = current_defaults(ec2)[0]
+    return dict(changed=bool(update), defaults=after, previous=before,
+                diff={'before': options_only(before), 'after': options_only(after)})
+
+
+def main():
+    argument_spec = dict(
+        http_tokens=dict(type='str', choices=['optional', 'required', NO_PREFERENCE]),
+        http_put_response_hop_limit=dict(type='int'),
+        http_endpoint=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
+        instance_metadata_tags=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
+    )
+    argument_spec.update(AWS_ARGSPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    hop_limit = module.params['http_put_response_hop_limit']
+    if hop_limit is not None and hop_limit != NO_HOP_LIMIT and not 1 <= hop_limit <= MAX_HOP_LIMIT:
+        module.fail_json(msg='http_put_response_hop_limit must be between 1 and %d, or -1 for no default; got %d.'
+                             % (MAX_HOP_LIMIT, hop_limit))
+
+    ec2 = aws_client(module, 'ec2')
+    try:
+        result = run(module, ec2)
+    except AwsError as exc:
+        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
