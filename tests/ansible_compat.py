@@ -23,7 +23,6 @@ except ImportError:  # ansible-core < 2.19
             yield
 
 
-
 def run_as_managed_host(monkeypatch):
     """Make warnings go into the module's result, as on a managed host.
 
