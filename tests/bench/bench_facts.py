@@ -77,14 +77,17 @@ SETUP = "ansible.builtin.setup"
 # Fact gathering as users configure it (gather_facts: true, no tasks): the
 # play's implicit Gathering Facts task, which runs several facts modules in
 # parallel by default, polling each as an async job, or one after the other
-# with ansible_facts_parallel: false. See docs/facts.md.
+# with ansible_facts_parallel: false. See docs/facts.md. gather_timeout is
+# raised from 10 s for all three alike: on a loaded machine setup's
+# hardware facts alone can take longer.
+GATHER = {"gather_facts": True, "gather_timeout": 120}
 GATHER_CASES = [
     Case("gather_facts: %s alone" % SETUP, None, None,
-         {"gather_facts": True, "vars": {"ansible_facts_modules": [SETUP]}}),
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP]})),
     Case("gather_facts: %s + %s, parallel (default)" % (SETUP, NEW), None, None,
-         {"gather_facts": True, "vars": {"ansible_facts_modules": [SETUP, NEW]}}),
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP, NEW]})),
     Case("gather_facts: %s + %s, serial (ansible_facts_parallel: false)" % (SETUP, NEW), None, None,
-         {"gather_facts": True, "vars": {"ansible_facts_modules": [SETUP, NEW], "ansible_facts_parallel": False}}),
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP, NEW], "ansible_facts_parallel": False})),
 ]
 
 
