@@ -65,7 +65,7 @@ def png_pixels(path):
         elif kind == b'IDAT':
             idat.append(chunk)
         pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
+    width, height, depth, colour, _compression, _filter, interlace = header
     channels = {2: 3, 6: 4}.get(colour)
     if depth != 8 or channels is None or interlace:
         raise ValueError('unexpected PNG format in %s: %r' % (path, header))
@@ -96,7 +96,7 @@ def png_pixels(path):
 
 
 def check_screenshot(path):
-    _, _, rows = png_pixels(path)
+    rows = png_pixels(path)[2]
     counts = {}
     for row in rows[::4]:
         for pixel in row[::4]:
