@@ -32,9 +32,10 @@ def run_as_managed_host(monkeypatch):
     """
     try:
         from ansible.module_utils import _internal
-    except ImportError:  # ansible-core < 2.19
+    except ImportError:  # ansible-core < 2.18
         return
-    monkeypatch.setattr(_internal, 'is_controller', False)
+    if hasattr(_internal, 'is_controller'):  # 2.18 has the package, not the switch
+        monkeypatch.setattr(_internal, 'is_controller', False)
 
 
 __all__ = ['patch_module_args', 'run_as_managed_host']
