@@ -8,7 +8,8 @@ VENV_PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps test unit integration molecule lint sanity \
-        ansible-lint docs-lint changelog-lint changelog-preview bench demo lock clean
+        ansible-lint docs-lint changelog-lint changelog-preview bench demo lock clean \
+        compat package build-check ee-check docs docs-deps release-check release lock-compat
 
 help:
 	@echo "make test         unit + integration tests + molecule scenarios (sets up everything)"
@@ -16,9 +17,14 @@ help:
 	@echo "make demo         see the collection work against the local IMDS emulator"
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
+	@echo "make compat       unit subset, smoke test and sanity on every supported ansible-core release"
+	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
+	@echo "make build-check | ee-check | docs | release-check"
 	@echo "make changelog-preview   the release notes the pending fragments make"
+	@echo "make release      cut the release of galaxy.yml's version (antsibull-changelog release)"
 	@echo "make venv         create or update .venv from requirements/dev.txt"
 	@echo "make lock         rewrite requirements/dev.txt from .venv"
+	@echo "make lock-compat  rewrite requirements/ansible-core-*.txt (newest patch releases)"
 	@echo "make clean        remove test output and caches (keeps .venv)"
 
 venv:
@@ -58,6 +64,34 @@ changelog-lint: venv
 changelog-preview: venv
 	@$(UTILS)/preview-changelog
 
+compat: venv system-deps
+	@$(UTILS)/run-compat
+
+# -k: every check reports, even when an earlier one failed.
+package: venv system-deps
+	@$(MAKE) --no-print-directory -k build-check ee-check docs release-check
+
+build-check: venv system-deps
+	@$(UTILS)/build-check
+
+# Reads the tarball and the installed copy build-check leaves in .tmp/build.
+ee-check: venv
+	@[ -d .tmp/build/collections ] || $(UTILS)/build-check
+	@$(UTILS)/ee-check
+
+docs-deps:
+	@$(UTILS)/install-system-deps docs
+
+docs: venv docs-deps
+	@$(UTILS)/build-docs
+	@$(VENV_PYTHON) tests/docs/check_site.py .tmp/docs/build/html
+
+release-check: venv
+	@$(UTILS)/check-release
+
+release: venv
+	@$(UTILS)/check-release release
+
 bench: venv
 	@$(VENV_PYTHON) tests/bench/bench_facts.py
 
@@ -67,8 +101,11 @@ demo: venv
 lock:
 	@$(UTILS)/lock-requirements
 
+lock-compat:
+	@$(UTILS)/lock-compat
+
 clean:
-	rm -rf .tmp/sanity .tmp/test-results .tmp/molecule .tmp/changelog-preview .tmp/changelog-preview.log \
+	rm -rf .tmp/sanity .tmp/test-results .tmp/build .tmp/ee .tmp/docs .tmp/molecule .tmp/changelog-preview .tmp/changelog-preview.log \
 	       tests/output .ansible collections .pytest_cache
 	rm -f changelogs/.plugin-cache.yaml
 	find . -path ./.venv -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -24,7 +24,12 @@ sd_dir=$demo_dir/file_sd
 
 section() { printf '\n=== %s ===\n' "$*"; }
 
-collections_dir=$(cd "$root/tests" && "$python" -c 'from collection_path import ensure_collection_link; print(ensure_collection_link())')
+# An installed collection (ansible-galaxy collection install) is already at
+# COLLECTIONS/ansible_collections/cloudmeta/imds; a checkout gets a link.
+case $root in
+    */ansible_collections/cloudmeta/imds) collections_dir=${root%/ansible_collections/cloudmeta/imds} ;;
+    *) collections_dir=$(cd "$root/tests" && "$python" -c 'from collection_path import ensure_collection_link; print(ensure_collection_link())') ;;
+esac
 
 rm -rf "$sd_dir"
 mkdir -p "$demo_dir"

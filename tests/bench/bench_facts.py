@@ -57,12 +57,13 @@ NEW = "cloudmeta.imds.metadata_facts"
 
 
 class Case(object):
-    """One thing to measure: a module with arguments."""
+    """One thing to measure: a module with arguments, or (PLAY) a play's own fact gathering."""
 
-    def __init__(self, label, module, args):
+    def __init__(self, label, module, args, play=None):
         self.label = label
         self.module = module
         self.args = args
+        self.play = play
 
 
 PING = Case("ansible.builtin.ping (Ansible's fixed cost)", "ansible.builtin.ping", {})
@@ -71,6 +72,22 @@ CASES = [
     Case("%s legacy_facts: true (whole tree)" % NEW, NEW, {"legacy_facts": True}),
     Case("%s gather_subset: all" % NEW, NEW, {}),
     Case("%s gather_subset: min" % NEW, NEW, {"gather_subset": ["min"]}),
+]
+SETUP = "ansible.builtin.setup"
+# Fact gathering as users configure it (gather_facts: true, no tasks): the
+# play's implicit Gathering Facts task, which runs several facts modules in
+# parallel by default, polling each as an async job, or one after the other
+# with ansible_facts_parallel: false. See docs/facts.md. gather_timeout is
+# raised from 10 s for all three alike: on a loaded machine setup's
+# hardware facts alone can take longer.
+GATHER = {"gather_facts": True, "gather_timeout": 120}
+GATHER_CASES = [
+    Case("gather_facts: %s alone" % SETUP, None, None,
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP]})),
+    Case("gather_facts: %s + %s, parallel (default)" % (SETUP, NEW), None, None,
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP, NEW]})),
+    Case("gather_facts: %s + %s, serial (ansible_facts_parallel: false)" % (SETUP, NEW), None, None,
+         dict(GATHER, vars={"ansible_facts_modules": [SETUP, NEW], "ansible_facts_parallel": False})),
 ]
 
 
@@ -105,8 +122,9 @@ def write_playbook(directory, number, case):
         "name": "Benchmark " + case.label,
         "hosts": "localhost",
         "gather_facts": False,
-        "tasks": [{"name": "Run " + case.module, case.module: case.args}],
+        "tasks": [{"name": "Run " + case.module, case.module: case.args}] if case.module else [],
     }
+    play.update(case.play or {})
     with open(path, "w", encoding="utf-8") as handle:
         json.dump([play], handle)
     return path
@@ -180,22 +198,23 @@ def measure(repeat):
     old_count, new_count = check_parity(mains)
     print("parity: %d facts from %s, %d from legacy_facts (credentials left out): OK" % (old_count, OLD, new_count))
 
-    samples = dict((case.label, {"wall": [], "inproc": [], "requests": set()}) for case in [PING] + CASES)
+    every = [PING] + CASES + GATHER_CASES
+    samples = dict((case.label, {"wall": [], "inproc": [], "requests": set()}) for case in every)
     with tempfile.TemporaryDirectory() as directory:
         playbooks = dict((case.label, write_playbook(directory, number, case))
-                         for number, case in enumerate([PING] + CASES))
+                         for number, case in enumerate(every))
         # Warm-up: byte-compiles the collections and fills OS caches.
-        for case in [PING] + CASES:
+        for case in every:
             timed_playbook(playbooks[case.label])
-            if case is not PING:
+            if case.module and case is not PING:
                 run_main(mains[case.module], case.args)
         for round_number in range(repeat):
             print("round %d/%d" % (round_number + 1, repeat), file=sys.stderr)
-            for case in [PING] + CASES:
+            for case in every:
                 wall, requests = counted(lambda: timed_playbook(playbooks[case.label]))
                 samples[case.label]["wall"].append(wall)
                 samples[case.label]["requests"].add(requests)
-                if case is PING:
+                if case is PING or not case.module:
                     continue
                 run, requests = counted(lambda: run_main(mains[case.module], case.args))
                 samples[case.label]["inproc"].append(run.seconds)
@@ -206,7 +225,7 @@ def measure(repeat):
 def summarise(samples):
     pings = samples[PING.label]["wall"]
     rows = []
-    for case in [PING] + CASES:
+    for case in [PING] + CASES + GATHER_CASES:
         data = samples[case.label]
         wall = statistics.median(data["wall"])
         inproc = statistics.median(data["inproc"]) if data["inproc"] else None
@@ -238,6 +257,10 @@ def ratios(rows):
             "whole ansible-playbook run %.1fx shorter"
             % (case.label, OLD, old["inproc"] / new["inproc"], over_ping, old["wall"] / new["wall"])
         )
+    setup_alone, parallel, serial = (by_label[case.label]["wall"] for case in GATHER_CASES)
+    lines.append(
+        "fact gathering: %s adds %s to %s alone in the default parallel mode, %s with "
+        "ansible_facts_parallel: false" % (NEW, seconds(parallel - setup_alone), SETUP, seconds(serial - setup_alone)))
     return lines
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_compat import patch_module_args
 
 from servers.etcd import Etcd
 from servers.haproxy import HAProxy

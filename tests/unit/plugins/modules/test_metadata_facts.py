@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from ansible.module_utils import _internal
 from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
+from ansible_compat import patch_module_args, run_as_managed_host
 
 from collection_path import REPO_ROOT
 
@@ -40,8 +39,7 @@ class ModuleRun(object):
 @pytest.fixture
 def run_module(monkeypatch, capsys):
     """run_module(args) -> ModuleRun with the module's printed JSON result."""
-    # Outside a controller process warnings go into the result, as on a managed host.
-    monkeypatch.setattr(_internal, 'is_controller', False)
+    run_as_managed_host(monkeypatch)
     for name in ('AWS_EC2_METADATA_DISABLED', 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
                  'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE'):
         monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,49 @@
+"""Sphinx extension for the offline docs build (tests/utils/build-docs).
+
+antsibull-docs links other collections and Ansible's reference through
+intersphinx, whose inventories live on docs.ansible.com, which the build
+machines cannot reach. This resolves exactly those references (labels of
+other collections' plugins, Ansible's reference appendices, ANSIBLE_*
+variables) to their docs.ansible.com address; every other unresolved
+reference, including any to this collection, stays a warning and fails the
+-W build.
+"""
+import re
+
+from docutils import nodes
+
+ANSIBLE_DOCS = 'https://docs.ansible.com/ansible/latest/'
+OTHER_PLUGIN = re.compile(r'^ansible_collections\.(?!cloudmeta\.imds\.)(\w+)\.(\w+)\.(\w+)_(\w+)$')
+APPENDICES = {
+    'common_return_values': 'reference_appendices/common_return_values.html',
+    'ansible_configuration_settings': 'reference_appendices/config.html',
+}
+
+
+def _url(node):
+    target = node.get('reftarget', '')
+    if node.get('reftype') == 'envvar' and target.startswith('ANSIBLE_'):
+        return ANSIBLE_DOCS + 'reference_appendices/config.html#envvar-' + target
+    if node.get('reftype') != 'ref':
+        return None
+    match = OTHER_PLUGIN.match(target)
+    if match:
+        namespace, collection, plugin, kind = match.groups()
+        return '%scollections/%s/%s/%s_%s.html' % (ANSIBLE_DOCS, namespace, collection, plugin, kind)
+    if target in APPENDICES:
+        return ANSIBLE_DOCS + APPENDICES[target]
+    return None
+
+
+def resolve(app, env, node, contnode):
+    url = _url(node)
+    if url is None:
+        return None
+    reference = nodes.reference('', '', internal=False, refuri=url)
+    reference += contnode if contnode is not None else nodes.Text(node.get('reftarget'))
+    return reference
+
+
+def setup(app):
+    app.connect('missing-reference', resolve)
+    return {'parallel_read_safe': True, 'parallel_write_safe': True}
