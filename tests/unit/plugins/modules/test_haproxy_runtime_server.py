@@ -310,6 +310,39 @@ def test_refuses_text_that_could_change_the_command(run_module, haproxy, field, 
     assert haproxy.servers('app') == {}
 
 
+# The injections of issue 9: Python's ipaddress takes anything after "%" as
+# an IPv6 scope id, spaces included, and HAProxy read the rest as keywords.
+@pytest.mark.parametrize('address', [
+    '::1%lo]:8443 ssl verify none alpn h2',
+    '::1%lo]:80 backup weight 7 maxconn 5',
+    'fe80::1%eth0',
+    '[fe80::1%eth0]',
+])
+def test_refuses_ipv6_scope_ids_so_no_keyword_reaches_haproxy(run_module, haproxy, address):
+    result = run_module(module, **args(haproxy, address=address))
+    assert result.failed
+    assert 'scope id' in result['msg'] and repr(address) in result['msg']
+    assert haproxy.servers('app') == {}
+    # Check mode refuses it the same way, before predicting commands.
+    assert run_module(module, _check_mode=True, **args(haproxy, address=address)).failed
+
+
+# Metadata served with a trailing newline ("i-0123456789abcdef0\n"): the
+# message names the value as Python writes it, so the newline is visible.
+@pytest.mark.parametrize('field, value', [
+    ('name', NAME + '\n'),
+    ('backend', 'app\n'),
+    ('address', '10.0.1.25\n'),
+    ('address', '::1\n'),
+    ('address', ' 10.0.1.25'),
+])
+def test_refuses_values_ending_in_a_newline_or_padded_with_whitespace(run_module, haproxy, field, value):
+    result = run_module(module, **args(haproxy, **{field: value}))
+    assert result.failed
+    assert repr(value) in result['msg']
+    assert haproxy.servers('app') == {}
+
+
 def test_present_needs_address_and_port(run_module, haproxy):
     assert 'port is required' in run_module(module, **args(haproxy, port=None))['msg']
     assert 'address is required' in run_module(module, **args(haproxy, address=None))['msg']
