@@ -210,6 +210,17 @@ def test_lease_ttl_below_the_minimum_is_refused(run_module, etcd, keys):
     assert 'at least 5' in result['msg']
 
 
+@pytest.mark.parametrize('suffix', ['\n', ' ', '\r\n'])
+@pytest.mark.parametrize('state', ['present', 'absent'])
+def test_a_key_built_from_a_newline_terminated_value_is_refused(run_module, etcd, key_prefix, state, suffix):
+    # The instance ID as an IMDS serving "i-0123456789abcdef0\\n" would give it.
+    bad = key_prefix + 'skydns/web/i-0123456789abcdef0' + suffix
+    result = run_module(module, **args(etcd, {bad: {'host': '10.0.1.25', 'port': 8080}}, state=state))
+    assert result.failed
+    assert repr(bad) in result['msg']
+    assert etcd.prefix(key_prefix) == {}
+
+
 # ---------------------------------------------------------------------------
 # absent
 # ---------------------------------------------------------------------------
