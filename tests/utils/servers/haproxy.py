@@ -55,7 +55,7 @@ def binary():
     return path
 
 
-def runtime_command(address, command, timeout=5.0):
+def runtime_command(address, command, timeout=30.0):
     """One runtime API command on a unix socket path or an (host, port) pair; HAProxy's answer."""
     family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
     with socket.socket(family) as sock:

@@ -135,7 +135,10 @@ def watch(state_dir, ttl, probe_netns):
 # -- snapshot ----------------------------------------------------------------
 
 def _probe(port, patience=3.0):
-    """A GET through a frontend; retried for up to PATIENCE seconds while not 200 (health checks take a moment)."""
+    """A GET through a frontend; retried for up to PATIENCE seconds while not 200 (health checks take a moment).
+
+    Only waits while not 200, so a generous PATIENCE costs nothing when all is well.
+    """
     deadline = time.monotonic() + patience
     while True:
         answer = _get(port)
@@ -210,7 +213,7 @@ def snapshot(lab):
         # Waiting for a 200 only makes sense while some server is in service.
         result['probes'] = {
             backend: _probe(lab['haproxy']['%s_port' % backend],
-                            3.0 if any(server['admin'] == 'ready' for server in result['haproxy'][backend].values())
+                            60.0 if any(server['admin'] == 'ready' for server in result['haproxy'][backend].values())
                             else 0)
             for backend in ('app', 'slots')}
     if 'etcd' in lab:
