@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from servers.common import free_port, start, stop, wait_for
+from servers.common import START_TIMEOUT, free_port, start, stop, wait_for
 
 
 def binary():
@@ -87,7 +87,7 @@ class Etcd:
                      '--trusted-ca-file', self.tls['ca'], '--client-cert-auth']
         argv += self.extra_args
         self.proc = start(argv, self.log_path)
-        wait_for(self._healthy, 30, 'etcd', self.proc, self.log_path)
+        wait_for(self._healthy, START_TIMEOUT, 'etcd', self.proc, self.log_path)
         return self
 
     def _healthy(self):

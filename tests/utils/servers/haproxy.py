@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 
-from servers.common import free_port, start, stop, wait_for
+from servers.common import START_TIMEOUT, free_port, start, stop, wait_for
 
 CONFIG = """\
 global
@@ -104,7 +104,7 @@ class HAProxy:
             if os.path.exists(path):
                 os.unlink(path)
         self.proc = start([binary(), '-f', self.config_path, '-db'], self.log_path)
-        wait_for(self._ready, 15, 'haproxy', self.proc, self.log_path)
+        wait_for(self._ready, START_TIMEOUT, 'haproxy', self.proc, self.log_path)
         return self
 
     def _ready(self):

@@ -36,7 +36,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from servers.common import alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
+from servers.common import START_TIMEOUT, alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
 from servers.etcd import Etcd, watch_renewals  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
 
@@ -69,7 +69,7 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
                                          '--port', str(port), '--log', log],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
-            wait_for(lambda port=port: port_open(port), 15, 'web server %s' % name, proc)
+            wait_for(lambda port=port: port_open(port), START_TIMEOUT, 'web server %s' % name, proc)
             lab['web'][name] = {'port': port, 'pid': proc.pid, 'log': log}
             lab['pids'].append(proc.pid)
     except BaseException:
