@@ -342,8 +342,8 @@ def test_identifiers_served_with_a_trailing_newline_are_refused_or_stripped(run_
     if result.returncode != 0:
         # Refused, naming the value as JSON writes it (the newline shows as \n).
         assert recap(result)[2] == 1, result.stdout
-        assert "\\n" in result.stdout and ("did not give a usable instance ID" in result.stdout
-                                            or "whitespace or a line break" in result.stdout), result.stdout
+        refused = "did not give a usable instance ID" in result.stdout or "whitespace or a line break" in result.stdout
+        assert "\\n" in result.stdout and refused, result.stdout
         assert written == []
     else:
         assert written == ["node-i-0123456789abcdef0.json"], result.stdout

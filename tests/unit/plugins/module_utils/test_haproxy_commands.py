@@ -33,7 +33,7 @@ def recorder(tmp_path):
     def serve():
         while not stop.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _address = server.accept()
             except OSError:
                 return
             with conn:

@@ -284,5 +284,5 @@ def test_backoff_doubles_with_jitter_and_is_capped():
     program = load_program()
     for failures in range(1, 40):
         ceiling = min(program.RETRY_MAX, program.RETRY_MIN * 2 ** (failures - 1))
-        for _ in range(20):
+        for _attempt in range(20):
             assert ceiling / 2 <= program.backoff(failures) <= ceiling <= program.RETRY_MAX
