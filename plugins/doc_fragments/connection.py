@@ -55,8 +55,11 @@ options:
     default: 3
   total_timeout:
     description:
-      - Overall deadline in seconds for one call, retries included. A whole read of
-        several paths shares one deadline.
+      - Overall deadline in seconds for one call, retries and backoff included. A whole read of
+        several paths shares one deadline; M(cloudmeta.imds.metadata_facts) reads everything it needs in
+        one call.
+      - Every connect and every read gets at most what is left of it, so a service that answers too slowly fails
+        the task within this time with an error that names O(total_timeout).
     type: float
     default: 20.0
   token_ttl:

@@ -212,17 +212,23 @@ class LookupModule(LookupBase):
         recursive = self.get_option('recursive')
         parse_json = self.get_option('parse_json')
 
-        # Leaves (user-data included) go out together; directories are read
-        # term by term, each in parallel inside the client.
-        bodies = client.get_many([item.path for item in planned if item.kind != DIRECTORY])
+        # Every term in one parallel read, under one deadline, so total_timeout
+        # bounds the whole lookup.
+        directories = [item.path for item in planned if item.kind == DIRECTORY]
+        read = client.read(
+            leaves=[item.path for item in planned if item.kind != DIRECTORY],
+            trees=directories if recursive else (),
+            listings=() if recursive else directories,
+        )
+        bodies = read.leaves
+        found_directories = read.trees if recursive else read.listings
 
         values = []
         for item in planned:
             if item.kind == DIRECTORY:
-                try:
-                    value = client.read_tree(item.path) if recursive else client.list_dir(item.path)
-                except ImdsNotFoundError as exc:
-                    values.append(self._missing(item, default, exc.message))
+                value = found_directories[item.path]
+                if value is None:
+                    values.append(self._missing(item, default, ImdsNotFoundError(item.path, client.endpoint).message))
                     continue
                 if recursive and parse_json:
                     value = parse_json_tree(value)

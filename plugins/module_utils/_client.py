@@ -14,6 +14,7 @@ apply and every header sent is one written here.
 
 from __future__ import annotations
 
+import collections
 import errno
 import http.client
 import ipaddress
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
     ImdsConfigError,
+    ImdsDeadlineError,
     ImdsDisabledError,
     ImdsError,
     ImdsHopLimitError,
@@ -64,9 +66,16 @@ _CREDENTIAL_DIR_RE = re.compile(
 )
 PUBLIC_KEYS_DIR = "meta-data/public-keys/"
 
-# Full-jitter exponential backoff, as AWS recommends for IMDS throttling.
+# Refused or reset connections and 5xx: full-jitter exponential backoff,
+# 0.1 s doubling, capped (the AWS SDKs' backoff for transient errors).
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 2.0
+# 429 is throttling: the AWS SDKs back off longer, with "equal jitter" (half
+# the step fixed, half random; AWS SDK for Java 2 standard mode: 1 s base,
+# 20 s cap). The fixed half is what makes the default 3 retries span at
+# least 0.5 + 1 + 2 = 3.5 s, so a throttling burst of 2 s is always outlived.
+THROTTLE_BACKOFF_BASE = 1.0
+THROTTLE_BACKOFF_CAP = 20.0
 # A token is renewed this long before it expires, so a request never races
 # the expiry; capped at a quarter of the TTL so a short token is still used.
 TOKEN_RENEW_MARGIN = 60.0
@@ -78,14 +87,23 @@ MAX_BODY = 1024 * 1024
 MAX_TREE_DEPTH = 16
 MAX_REDIRECTS = 3
 MAX_PATH_LENGTH = 1024
+# The widest real listings (tags, block devices, network interfaces) hold
+# tens of entries and a whole instance a few hundred; these bound the
+# memory and the requests one read may take, whatever a listing says.
+MAX_LISTING_ENTRIES = 1000
+MAX_READ_ENTRIES = 5000
+MAX_READ_BYTES = 4 * 1024 * 1024
+# Redirects are followed only within the tree the request was in.
+_TREES = ("meta-data/", "dynamic/", "user-data")
 
 # Tag keys served by IMDS match [0-9a-zA-Z-_+=,.@:]; every other real
 # metadata name fits the same set.
-_SEGMENT_RE = re.compile(r"\A[0-9A-Za-z_.:,=+@-]+\Z")
+# Always used with fullmatch: '$' would also match before a trailing newline.
+_SEGMENT_RE = re.compile(r"[0-9A-Za-z_.:,=+@-]+")
 _URL_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:/")
 _PUBLIC_KEY_ENTRY_RE = re.compile(r"\A([0-9]+)=")
 # Tokens go into a header: printable ASCII without spaces, nothing else.
-_TOKEN_RE = re.compile(r"\A[\x21-\x7e]{1,4096}\Z")
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4096}")
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _FAIL_FAST_ERRNOS = frozenset(
@@ -117,7 +135,7 @@ def validate_path(term):
     if _URL_RE.match(term):
         raise ImdsPathError(term, "it is a URL; give a path inside the metadata tree")
     for char in term:
-        if char == "/" or _SEGMENT_RE.match(char):
+        if char == "/" or _SEGMENT_RE.fullmatch(char):
             continue
         raise ImdsPathError(term, _describe_bad_char(char))
     if term.startswith("/"):
@@ -129,6 +147,43 @@ def validate_path(term):
         if segment in (".", ".."):
             raise ImdsPathError(term, "it has a '%s' segment" % segment)
     return str(term)
+
+
+def listing_entries(body, path, endpoint):
+    """The entries of a directory listing BODY (bytes) served for PATH, as served.
+
+    One entry per line, blank lines dropped; more than MAX_LISTING_ENTRIES
+    is an ImdsResponseError naming PATH. Entries are untrusted: child_of()
+    decides which may be requested.
+    """
+    text = body.decode("utf-8", errors="replace")
+    entries = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    if len(entries) > MAX_LISTING_ENTRIES:
+        raise ImdsResponseError(
+            "The instance metadata service at %s listed %d entries in %s, more than the %d "
+            "one listing may hold; real instance metadata lists at most tens. Check the "
+            "endpoint option." % (endpoint, len(entries), path, MAX_LISTING_ENTRIES)
+        )
+    return entries
+
+
+def child_of(directory, entry):
+    """(key, path, is_directory) for one listed ENTRY of DIRECTORY, or None if it is not a plain name.
+
+    DIRECTORY is a validated path ending in '/'. The key is the name the
+    tree uses; the path is always DIRECTORY plus exactly one plain segment
+    (and '/' for a directory), so no listing can lead a read out of its tree.
+    public-keys/ lists '0=name', whose contents live under 'public-keys/0/'.
+    """
+    is_dir = entry.endswith("/")
+    name = entry[:-1] if is_dir else entry
+    if directory == PUBLIC_KEYS_DIR:
+        public_key = _PUBLIC_KEY_ENTRY_RE.match(name)
+        if public_key:
+            return name, directory + public_key.group(1) + "/", True
+    if not _SEGMENT_RE.fullmatch(name) or name in (".", ".."):
+        return None
+    return name, directory + name + ("/" if is_dir else ""), is_dir
 
 
 def _describe_bad_char(char):
@@ -210,7 +265,7 @@ def check_endpoint(url, source="endpoint"):
     prefix = parts.path.rstrip("/")
     if prefix:
         for segment in prefix[1:].split("/"):
-            if not _SEGMENT_RE.match(segment) or segment in (".", ".."):
+            if not _SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
                 raise _config_error(source, url, "its path must be plain segments of letters, digits and -_.:,=+@")
     return "%s://%s%s" % (scheme, netloc, prefix)
 
@@ -291,6 +346,97 @@ class _Deadline(object):
         return time.monotonic() - self.started
 
 
+class _DeadlineReached(Exception):
+    """The call's deadline, not the per-read timeout, stopped a socket operation.
+
+    Not an OSError, so that nothing in http.client or here mistakes it for a
+    network fault worth retrying.
+    """
+
+
+class _DeadlineIO(object):
+    """Socket methods that never wait longer than the call's deadline allows.
+
+    http.client sets one timeout per socket, which bounds each recv but not
+    their number: a server sending one header byte every 0.9 s never trips a
+    1 s timeout. Here every send and recv gets at most what is left of
+    total_timeout, so a response ends by the deadline however it trickles.
+    """
+
+    _deadline = None
+    _per_read = None
+
+    def _arm_deadline(self, deadline, per_read):
+        self._deadline = deadline
+        self._per_read = per_read
+
+    def _budget(self):
+        """Set the timeout for the next operation; True when the deadline is what limits it."""
+        if self._deadline is None:
+            return False
+        remaining = self._deadline.remaining()
+        if remaining <= 0:
+            raise _DeadlineReached()
+        self.settimeout(min(self._per_read, remaining))
+        return remaining < self._per_read
+
+    def _within_deadline(self, operation, *args, **kwargs):
+        by_deadline = self._budget()
+        try:
+            return operation(*args, **kwargs)
+        except socket.timeout:
+            if by_deadline:
+                raise _DeadlineReached()
+            raise
+
+    def recv_into(self, *args, **kwargs):
+        return self._within_deadline(super(_DeadlineIO, self).recv_into, *args, **kwargs)
+
+    def recv(self, *args, **kwargs):
+        return self._within_deadline(super(_DeadlineIO, self).recv, *args, **kwargs)
+
+    def sendall(self, *args, **kwargs):
+        return self._within_deadline(super(_DeadlineIO, self).sendall, *args, **kwargs)
+
+
+class _DeadlineSocket(_DeadlineIO, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_DeadlineIO, ssl.SSLSocket):
+    pass
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """http.client, with every socket operation bounded by the call's deadline."""
+
+    def __init__(self, host, port, timeout, deadline, per_read):
+        super(_HTTPConnection, self).__init__(host, port, timeout=timeout)
+        self._imds_deadline = deadline
+        self._imds_per_read = per_read
+
+    def connect(self):
+        super(_HTTPConnection, self).connect()
+        # Same file descriptor, a class whose recv and send keep to the deadline.
+        self.sock = _DeadlineSocket(fileno=self.sock.detach())
+        self.sock._arm_deadline(self._imds_deadline, self._imds_per_read)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """The same for https endpoints; the TLS handshake is bounded by the connect timeout."""
+
+    def __init__(self, host, port, timeout, deadline, per_read):
+        context = ssl.create_default_context()
+        context.sslsocket_class = _DeadlineSSLSocket
+        super(_HTTPSConnection, self).__init__(host, port, timeout=timeout, context=context)
+        self._imds_deadline = deadline
+        self._imds_per_read = per_read
+
+    def connect(self):
+        super(_HTTPSConnection, self).connect()
+        self.sock._arm_deadline(self._imds_deadline, self._imds_per_read)
+
+
 class _Retry(Exception):
     """An attempt failed in a way that may pass: 429/5xx, refused, reset, timeout."""
 
@@ -356,6 +502,8 @@ class ImdsClient(object):
         self._count_lock = threading.Lock()
         self._request_count = 0
         self._answered = False
+        # monotonic time until which the service throttles this instance (429).
+        self._throttled_until = 0.0
 
     # ----------------------------------------------------------------- public
 
@@ -387,30 +535,28 @@ class ImdsClient(object):
 
     def get_many(self, paths, allow_credentials=False):
         """{path: bytes or None (404)}, fetched in parallel under one deadline."""
-        unique = []
-        for path in paths:
-            checked = self._checked(path, allow_credentials)
-            if checked not in unique:
-                unique.append(checked)
-        deadline = self._start()
-        results = {}
-        if not unique:
-            return results
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(unique))) as pool:
-            futures = dict((pool.submit(self._get_or_none, path, deadline), path) for path in unique)
-            try:
-                for future in _as_completed(futures):
-                    results[futures[future]] = future.result()
-            except BaseException:
-                _cancel(futures)
-                raise
-        return dict((path, results[path]) for path in unique)
+        return self.read(paths, allow_credentials=allow_credentials).leaves
 
     def read_tree(self, path):
         """Read a directory recursively, in parallel; see docs/architecture.md."""
         root_path = self._checked(_as_directory(path), False)
+        return _Crawl(self, self._start(), missing_root_raises=True).run((), (root_path,), ()).trees[root_path]
+
+    def read(self, leaves=(), trees=(), listings=(), allow_credentials=False):
+        """Leaves, whole directories and plain listings in one parallel read, under ONE deadline.
+
+        Returns a ReadResult of three dicts keyed by the paths as given, in
+        their order: leaves -> bytes or None (404), trees -> dict or None,
+        listings -> [entries] or None. This is what the module and the lookup
+        use, so total_timeout bounds everything a task reads.
+        """
+        leaf_paths = _unique(self._checked(path, allow_credentials) for path in leaves)
+        tree_paths = _unique(self._checked(_as_directory(path), False) for path in trees)
+        listing_paths = _unique(self._checked(_as_directory(path), False) for path in listings)
         deadline = self._start()
-        return _TreeReader(self, deadline).read(root_path)
+        if not leaf_paths and not tree_paths and not listing_paths:
+            return ReadResult({}, {}, {})
+        return _Crawl(self, deadline).run(leaf_paths, tree_paths, listing_paths)
 
     # ------------------------------------------------------------ internals
 
@@ -438,16 +584,8 @@ class ImdsClient(object):
         if self._warn is not None:
             self._warn(message)
 
-    def _get_or_none(self, path, deadline):
-        try:
-            return self._get(path, deadline)
-        except ImdsNotFoundError:
-            return None
-
     def _list(self, path, deadline):
-        body = self._get(path, deadline)
-        text = body.decode("utf-8", errors="replace")
-        return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+        return listing_entries(self._get(path, deadline), path, self.endpoint)
 
     def _get(self, path, deadline):
         renewed = False
@@ -483,10 +621,16 @@ class ImdsClient(object):
             )
 
     def _redirect_target(self, path, location):
-        """Follow a redirect only within the same endpoint's metadata tree."""
+        """The one redirect policy: same endpoint, same tree, a plain path, never credentials.
+
+        A redirect from meta-data/ may only lead within meta-data/ (likewise
+        dynamic/ and user-data): never to the token path, which a GET would
+        reach carrying the token, nor from one tree into another.
+        """
         refused = ImdsResponseError(
             "The instance metadata service at %s redirected %s somewhere else; only redirects "
-            "within the same endpoint are followed. Check the endpoint option." % (self.endpoint, path)
+            "within the same endpoint and the same metadata tree (%s) are followed. Check the "
+            "endpoint option." % (self.endpoint, path, _tree_of(path) or "meta-data/, dynamic/, user-data")
         )
         if not location:
             raise refused
@@ -499,9 +643,12 @@ class ImdsClient(object):
         if parts.query or parts.fragment or not target.startswith(self._base_path):
             raise refused
         try:
-            return self._checked(target[len(self._base_path):], False)
+            checked = self._checked(target[len(self._base_path):], False)
         except ImdsPathError:
             raise refused
+        if _tree_of(checked) is None or _tree_of(checked) != _tree_of(path):
+            raise refused
+        return checked
 
     # ----------------------------------------------------------------- token
 
@@ -546,7 +693,7 @@ class ImdsClient(object):
         status = response.status
         if status == 200:
             token = response.body.decode("ascii", errors="replace")
-            if not _TOKEN_RE.match(token):
+            if not _TOKEN_RE.fullmatch(token):
                 raise ImdsResponseError(
                     "The instance metadata service at %s returned an unusable token (not printable "
                     "ASCII). Check the endpoint option." % self.endpoint
@@ -592,38 +739,77 @@ class ImdsClient(object):
             remaining = deadline.remaining()
             if remaining <= 0:
                 break
+            if not self._wait_out_throttling(deadline):
+                if last is None:
+                    raise ImdsThrottledError.until_deadline(self.endpoint, self.total_timeout)
+                break
             attempts += 1
             try:
-                return self._attempt(method, path, headers, min(self.timeout, remaining), deadline)
+                return self._attempt(method, path, headers, deadline)
             except _Retry as retry:
                 last = retry
             if attempts > self.retries:
                 break
-            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
+            delay = self._backoff(last, attempts)
             if delay >= deadline.remaining():
                 break
             time.sleep(delay)
         if last is None:
-            raise ImdsUnreachableError.gave_up(
-                self.endpoint, "total_timeout of %s s used up" % self.total_timeout, attempts, deadline.elapsed()
+            raise ImdsDeadlineError.reached(
+                self.endpoint, "answering %s %s" % (method, self._base_path + path), self.total_timeout
             )
         if last.status is not None:
             raise ImdsThrottledError.gave_up(self.endpoint, last.status, attempts, deadline.elapsed())
         raise ImdsUnreachableError.gave_up(self.endpoint, last.reason, attempts, deadline.elapsed())
 
-    def _connection(self, timeout):
-        if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=ssl.create_default_context()
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+    def _backoff(self, retry, attempts):
+        """Seconds to wait before attempt ATTEMPTS + 1; a 429 also slows every other thread."""
+        if retry.status != 429:
+            return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
+        step = min(THROTTLE_BACKOFF_CAP, THROTTLE_BACKOFF_BASE * 2 ** (attempts - 1))
+        delay = step / 2.0 + random.uniform(0, step / 2.0)
+        with self._count_lock:
+            self._throttled_until = max(self._throttled_until, time.monotonic() + delay)
+        return delay
 
-    def _attempt(self, method, path, headers, timeout, deadline):
-        connection = self._connection(timeout)
+    def _wait_out_throttling(self, deadline):
+        """Hold a request while the service throttles the instance; False if that outlasts the deadline.
+
+        IMDS throttles per instance, so when one request is told 429 the
+        others in flight would be too: they wait as long as it does.
+        """
+        with self._count_lock:
+            wait_for = self._throttled_until - time.monotonic()
+        if wait_for <= 0:
+            return True
+        if wait_for >= deadline.remaining():
+            return False
+        time.sleep(wait_for)
+        return True
+
+    def _connection(self, deadline):
+        """A connection whose connect and every read end by the deadline."""
+        timeout = min(self.timeout, max(deadline.remaining(), 0.001))
+        kind = _HTTPSConnection if self._https else _HTTPConnection
+        return kind(self._host, self._port, timeout, deadline, self.timeout)
+
+    def _attempt(self, method, path, headers, deadline):
+        what = "%s %s" % (method, self._base_path + path)
+        try:
+            return self._exchange(method, path, headers, deadline)
+        except _DeadlineReached:
+            raise ImdsDeadlineError.reached(self.endpoint, "answering " + what, self.total_timeout)
+
+    def _exchange(self, method, path, headers, deadline):
+        connection = self._connection(deadline)
+        timeout = connection.timeout
+        deadline_bound = deadline.remaining() <= self.timeout
         try:
             try:
                 connection.connect()
             except socket.timeout:
+                if deadline_bound:
+                    raise _DeadlineReached()
                 # Before any answer a silent endpoint means "not on EC2": fail
                 # fast. After one, it is IMDS dropping packets under load.
                 if self._answered:
@@ -657,14 +843,22 @@ class ImdsClient(object):
                 raise _Retry(_describe_os_error(exc))
             self._answered = True
             status = response.status
+            if response.getheader("transfer-encoding") is not None:
+                # http.client would read chunk after chunk and trailer after
+                # trailer; IMDS always sends Content-Length.
+                raise ImdsResponseError(
+                    "The instance metadata service at %s answered %s %s with Transfer-Encoding "
+                    "(chunked), which IMDS never sends. Check the endpoint option."
+                    % (self.endpoint, method, self._base_path + path)
+                )
             if status == 429 or 500 <= status <= 599:
                 raise _Retry("HTTP %d" % status, status)
             header_map = dict((name.lower(), value) for name, value in response.getheaders())
-            return _Response(status, header_map, self._read_body(response, path, deadline))
+            return _Response(status, header_map, self._read_body(response, path))
         finally:
             connection.close()
 
-    def _read_body(self, response, path, deadline):
+    def _read_body(self, response, path):
         chunks = []
         size = 0
         try:
@@ -679,8 +873,6 @@ class ImdsClient(object):
                         "far smaller. Check the endpoint option." % (self.endpoint, path, MAX_BODY)
                     )
                 chunks.append(chunk)
-                if deadline.remaining() <= 0:
-                    raise _Retry("total_timeout reached while reading the answer")
         except socket.timeout:
             raise _Retry("read timed out")
         except (OSError, http.client.HTTPException) as exc:
@@ -688,83 +880,134 @@ class ImdsClient(object):
         return b"".join(chunks)
 
 
-class _TreeReader(object):
-    """Breadth-first parallel crawl: the calling thread plans, workers only fetch.
+ReadResult = collections.namedtuple("ReadResult", ["leaves", "trees", "listings"])
 
-    Workers never wait for other workers, so a bounded pool cannot deadlock,
-    and at most max_concurrency requests are in flight.
+# kind: "leaf" (a body), "dir" (a listing, then its entries) or "listing" (entries only).
+_Job = collections.namedtuple("_Job", ["kind", "path", "parent", "key", "node", "depth", "root"])
+
+
+class _Crawl(object):
+    """Breadth-first parallel read: the calling thread plans, workers only fetch.
+
+    Bounded in every direction, whatever the listings say: at most
+    max_concurrency requests in flight, planned work waits in a queue that
+    MAX_READ_ENTRIES bounds, MAX_READ_BYTES bounds what is kept, and nothing
+    new is sent once the deadline has passed. Workers never wait for other
+    workers, so the pool cannot deadlock.
     """
 
-    def __init__(self, client, deadline):
+    def __init__(self, client, deadline, missing_root_raises=False):
         self.client = client
         self.deadline = deadline
-        self.pending = {}
+        self.missing_root_raises = missing_root_raises
+        self.queue = collections.deque()
+        self.running = {}
+        self.entries = 0
+        self.size = 0
 
-    def read(self, root_path):
-        root = {}
-        with ThreadPoolExecutor(max_workers=self.client.max_concurrency) as pool:
-            self.pool = pool
+    def run(self, leaf_paths, tree_paths, listing_paths):
+        leaves = dict((path, None) for path in leaf_paths)
+        trees = dict((path, {}) for path in tree_paths)
+        listings = dict((path, None) for path in listing_paths)
+        for path in leaf_paths:
+            self.queue.append(_Job("leaf", path, leaves, path, None, 0, True))
+        for path in tree_paths:
+            self.queue.append(_Job("dir", path, trees, path, trees[path], 0, True))
+        for path in listing_paths:
+            self.queue.append(_Job("listing", path, listings, path, None, 0, True))
+        # A tree plans more work as it goes; otherwise no more threads than jobs.
+        workers = self.client.max_concurrency if tree_paths else min(self.client.max_concurrency, len(self.queue))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
-                self._submit_list(root_path, None, None, root, 0)
-                while self.pending:
-                    done = wait(list(self.pending), return_when=FIRST_COMPLETED).done
+                while self.queue or self.running:
+                    while self.queue and len(self.running) < workers:
+                        job = self.queue.popleft()
+                        if self.deadline.remaining() <= 0:
+                            raise ImdsDeadlineError.reached(
+                                self.client.endpoint, "reading %s" % job.path, self.client.total_timeout
+                            )
+                        fetch = self.client._get if job.kind == "leaf" else self.client._list
+                        self.running[pool.submit(fetch, job.path, self.deadline)] = job
+                    done = wait(list(self.running), return_when=FIRST_COMPLETED).done
                     for future in done:
-                        self._collect(future, root_path)
+                        self._collect(self.running.pop(future), future)
             except BaseException:
-                _cancel(self.pending)
+                _cancel(self.running)
+                self.queue.clear()
                 raise
-        return root
+        return ReadResult(leaves, trees, listings)
 
-    def _submit_list(self, path, parent, key, node, depth):
-        if depth > MAX_TREE_DEPTH:
-            raise ImdsResponseError(
-                "The metadata tree at %s is deeper than %d levels below the starting directory; "
-                "real instance metadata is not. Check the endpoint option." % (self.client.endpoint, MAX_TREE_DEPTH)
-            )
-        future = self.pool.submit(self.client._list, path, self.deadline)
-        self.pending[future] = ("dir", path, parent, key, node, depth)
-
-    def _collect(self, future, root_path):
-        kind, path, parent, key, node, depth = self.pending.pop(future)
+    def _collect(self, job, future):
         try:
             result = future.result()
         except ImdsNotFoundError:
-            if path == root_path:
+            if job.root and job.kind == "dir" and self.missing_root_raises:
                 raise
-            # Gone while being read (a spot notice withdrawn, a tag removed).
-            parent.pop(key, None)
+            if job.root:
+                job.parent[job.key] = None
+            else:
+                # Gone while being read (a spot notice withdrawn, a tag removed).
+                job.parent.pop(job.key, None)
             return
-        if kind == "leaf":
-            parent[key] = result.decode("utf-8", errors="replace")
+        self._count_bytes(job.path, result)
+        if job.kind == "leaf":
+            job.parent[job.key] = result if job.root else result.decode("utf-8", errors="replace")
+            return
+        self._count_entries(job.path, len(result))
+        if job.kind == "listing":
+            job.parent[job.key] = result
             return
         for entry in result:
-            self._plan_entry(path, entry, node, depth)
+            self._plan_entry(job, entry)
 
-    def _plan_entry(self, path, entry, node, depth):
-        is_dir = entry.endswith("/")
-        name = entry[:-1] if is_dir else entry
-        if name in node:
-            return
-        public_key = _PUBLIC_KEY_ENTRY_RE.match(name) if path == PUBLIC_KEYS_DIR else None
-        if public_key:
-            # Served as "0=name"; its contents live under "public-keys/0/".
-            node[name] = {}
-            self._submit_list(path + public_key.group(1) + "/", node, name, node[name], depth + 1)
-            return
-        if not _SEGMENT_RE.match(name) or name in (".", ".."):
+    def _count_bytes(self, path, result):
+        self.size += len(result) if isinstance(result, bytes) else sum(len(entry) + 1 for entry in result)
+        if self.size > MAX_READ_BYTES:
+            raise ImdsResponseError(
+                "The instance metadata read by %s from %s passed %d bytes at %s; a whole real "
+                "instance is far smaller. Check the endpoint option."
+                % (USER_AGENT, self.client.endpoint, MAX_READ_BYTES, path)
+            )
+
+    def _count_entries(self, path, count):
+        self.entries += count
+        if self.entries > MAX_READ_ENTRIES:
+            raise ImdsResponseError(
+                "The instance metadata service at %s listed more than %d entries in one read "
+                "(passed at %s); a whole real instance has a few hundred. Check the endpoint option."
+                % (self.client.endpoint, MAX_READ_ENTRIES, path)
+            )
+
+    def _plan(self, kind, path, parent, key, node, depth):
+        self.queue.append(_Job(kind, path, parent, key, node, depth, False))
+
+    def _plan_dir(self, path, parent, key, depth):
+        if depth > MAX_TREE_DEPTH:
+            raise ImdsResponseError(
+                "The metadata tree at %s is deeper than %d levels below the starting directory "
+                "(at %s); real instance metadata is not. Check the endpoint option."
+                % (self.client.endpoint, MAX_TREE_DEPTH, path)
+            )
+        parent[key] = {}
+        self._plan("dir", path, parent, key, parent[key], depth)
+
+    def _plan_entry(self, job, entry):
+        child = child_of(job.path, entry)
+        if child is None:
             self.client._say(
-                "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], path)
+                "Skipped metadata entry %r under %s: it is not a plain path segment." % (entry[:80], job.path)
             )
             return
-        if is_credential_dir(path):
-            node[name] = None
+        key, path, is_dir = child
+        if key in job.node:
+            return
+        if is_credential_dir(job.path):
+            job.node[key] = None
         elif is_dir:
-            node[name] = {}
-            self._submit_list(path + name + "/", node, name, node[name], depth + 1)
+            self._plan_dir(path, job.node, key, job.depth + 1)
         else:
-            node[name] = _PENDING
-            future = self.pool.submit(self.client._get, path + name, self.deadline)
-            self.pending[future] = ("leaf", path + name, node, name, None, depth)
+            job.node[key] = _PENDING
+            self._plan("leaf", path, job.node, key, None, job.depth)
 
 
 def _as_directory(path):
@@ -773,11 +1016,20 @@ def _as_directory(path):
     return path + "/"
 
 
-def _as_completed(futures):
-    pending = set(futures)
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from done
+def _tree_of(path):
+    """'meta-data/', 'dynamic/' or 'user-data' for a path inside that tree, else None."""
+    for tree in _TREES:
+        if path.startswith(tree) if tree.endswith("/") else path in (tree, tree + "/"):
+            return tree
+    return None
+
+
+def _unique(paths):
+    unique = []
+    for path in paths:
+        if path not in unique:
+            unique.append(path)
+    return unique
 
 
 def _cancel(futures):

@@ -71,6 +71,19 @@ class ImdsUnreachableError(ImdsError):
         )
 
 
+class ImdsDeadlineError(ImdsUnreachableError):
+    """total_timeout ran out while waiting for the service: a connect, a read or a backoff."""
+
+    @classmethod
+    def reached(cls, endpoint, what, total_timeout):
+        return cls(
+            "The instance metadata service at %s did not finish %s within total_timeout "
+            "(%s s), so the read was stopped. Real IMDS answers in milliseconds: check the "
+            "endpoint option, or raise total_timeout if the service is known to be slow."
+            % (endpoint, what, _seconds(total_timeout))
+        )
+
+
 class ImdsHopLimitError(ImdsError):
     """The token PUT connected but its answer never arrived (hop limit)."""
 
@@ -140,6 +153,15 @@ class ImdsThrottledError(ImdsError):
             "unavailable) for %d attempt(s) in %s s. Lower max_concurrency, or raise "
             "retries and total_timeout; IMDS limits requests per instance."
             % (endpoint, status, attempts, _seconds(elapsed))
+        )
+
+    @classmethod
+    def until_deadline(cls, endpoint, total_timeout):
+        return cls(
+            "The instance metadata service at %s was throttling this instance (HTTP 429) for "
+            "longer than was left of total_timeout (%s s), so no further request was sent. "
+            "Lower max_concurrency, or raise total_timeout; IMDS limits requests per instance."
+            % (endpoint, _seconds(total_timeout))
         )
 
 

@@ -26,7 +26,8 @@ import collections
 import copy
 import json
 import re
-import zlib
+
+from ansible_collections.cloudmeta.imds.plugins.module_utils._user_data import MAX_DECOMPRESSED, decompress
 
 GROUPS = (
     'min', 'identity', 'placement', 'network', 'instance', 'tags', 'iam',
@@ -88,11 +89,11 @@ _GROUP_READS = {
 # What legacy_facts needs: everything amazon.aws.ec2_metadata_facts crawled.
 FULL_TREE_PLAN = ReadPlan(leaves=(USER_DATA,), trees=(_META, 'dynamic/'))
 
-# Decompressed user data larger than this is kept as served (base64): user
-# data is at most 16 KiB, so only a decompression bomb gets near it.
-USER_DATA_MAX_DECOMPRESSED = 1024 * 1024
+# Decompressed user data larger than this is kept as served (base64); the
+# bound lives with the one decompressor, in _user_data.py.
+USER_DATA_MAX_DECOMPRESSED = MAX_DECOMPRESSED
 
-_DIGITS = re.compile(r'^[0-9]{1,18}$')
+_DIGITS = re.compile(r'[0-9]{1,18}')
 _CAMEL_BOUNDARY = re.compile(r'(?<=[a-z0-9])(?=[A-Z])')
 
 
@@ -366,32 +367,13 @@ def user_data_facts(raw):
         return {'user_data': None, 'user_data_encoding': None, 'user_data_compression': None}
     if isinstance(raw, str):
         raw = raw.encode('utf-8')
-    data, compression = _decompress(raw)
+    data, compression, _problem = decompress(raw)
     try:
         return {'user_data': data.decode('utf-8'), 'user_data_encoding': 'utf-8',
                 'user_data_compression': compression}
     except UnicodeDecodeError:
         return {'user_data': base64.b64encode(data).decode('ascii'), 'user_data_encoding': 'base64',
                 'user_data_compression': compression}
-
-
-def _decompress(raw):
-    """Return (data, 'gzip'|'zlib'|None): undo gzip or zlib, else RAW as served."""
-    if raw[:2] == b'\x1f\x8b':
-        compression = 'gzip'
-    elif raw[:1] == b'\x78' and len(raw) > 1 and (raw[0] * 256 + raw[1]) % 31 == 0:
-        compression = 'zlib'
-    else:
-        return raw, None
-    # 32 + MAX_WBITS detects the gzip or zlib header itself.
-    decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(raw, USER_DATA_MAX_DECOMPRESSED + 1)
-    except zlib.error:
-        return raw, None
-    if len(data) > USER_DATA_MAX_DECOMPRESSED or not decompressor.eof:
-        return raw, None
-    return data, compression
 
 
 def _public_keys(md):
@@ -480,17 +462,24 @@ def _document_text(document, key):
 
 
 def _text(value):
-    """A metadata leaf as text, or None when absent, empty or not a leaf."""
+    """A metadata leaf as text, or None when absent, blank or not a leaf.
+
+    Surrounding whitespace is stripped here, once, for every scalar fact:
+    real IMDS serves none, and an identifier such as ``i-0123\\n`` from a
+    misbehaving service must not end up in a file name or a registration.
+    Tag values are not scalar facts and stay exactly as served.
+    """
     if isinstance(value, bytes):
         value = value.decode('utf-8', errors='replace')
-    if not isinstance(value, str) or value == '':
+    if not isinstance(value, str):
         return None
-    return value
+    value = value.strip()
+    return value or None
 
 
 def _integer(value):
     value = _text(value)
-    if value is None or not _DIGITS.match(value.strip()):
+    if value is None or not _DIGITS.fullmatch(value.strip()):
         return None
     return int(value.strip())
 

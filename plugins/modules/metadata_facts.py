@@ -613,7 +613,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsError, ImdsNotFoundError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsError
 from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import (
     assemble_tree,
     plan_reads,
@@ -625,15 +625,12 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._options import Con
 
 
 def read_instance_tree(client, plan):
-    """Read what PLAN lists; a directory that does not exist (tags disabled, no role) is left out."""
-    leaves = client.get_many(plan.leaves) if plan.leaves else {}
-    trees = {}
-    for path in plan.trees:
-        try:
-            trees[path] = client.read_tree(path)
-        except ImdsNotFoundError:
-            trees[path] = None
-    return assemble_tree(leaves, trees)
+    """Read what PLAN lists in one parallel read, so total_timeout bounds the whole run.
+
+    A directory that does not exist (tags disabled, no role) is left out.
+    """
+    read = client.read(plan.leaves, plan.trees)
+    return assemble_tree(read.leaves, read.trees)
 
 
 def main():

@@ -31,9 +31,10 @@ Term = namedtuple('Term', ['term', 'path', 'kind'])
 # A name without a trailing '/' cannot be told apart from a multi-line leaf
 # once it has been fetched (real IMDS serves a directory's listing either
 # way), so directories are recognised by name. Anything else that is a
-# directory needs a trailing '/' in the term.
+# directory needs a trailing '/' in the term. Matched with fullmatch: '$'
+# would also match before a trailing newline.
 _KNOWN_DIRECTORIES = re.compile(
-    r'^(?:'
+    r'(?:'
     r'meta-data/(?:autoscaling|block-device-mapping|events|events/maintenance|events/recommendations'
     r'|elastic-gpus|elastic-gpus/associations|elastic-inference|elastic-inference/associations'
     r'|iam|iam/security-credentials|iam/security-credentials-extended'
@@ -42,7 +43,7 @@ _KNOWN_DIRECTORIES = re.compile(
     r'|network/interfaces/macs/[^/]+|network/interfaces/macs/[^/]+/ipv4-associations'
     r'|placement|public-keys|public-keys/[0-9]+|services|spot|tags|tags/instance)'
     r'|dynamic|dynamic/instance-identity|dynamic/fws'
-    r')$'
+    r')'
 )
 
 _CREDENTIALS_REFUSAL = (
@@ -74,6 +75,6 @@ def plan_term(term):
     bare = path.rstrip('/')
     if is_credential_path(path):
         raise TermRefusedError('Term %r refused: %s' % (term, _CREDENTIALS_REFUSAL))
-    if path.endswith('/') or _KNOWN_DIRECTORIES.match(bare):
+    if path.endswith('/') or _KNOWN_DIRECTORIES.fullmatch(bare):
         return Term(term, bare + '/', DIRECTORY)
     return Term(term, path, LEAF)

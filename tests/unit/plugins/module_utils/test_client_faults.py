@@ -225,3 +225,82 @@ def test_proxy_settings_are_never_used(emulator, make_client, proxy_everything):
     assert client.read_tree("meta-data/placement/")["region"] == "eu-west-1"
     assert proxy_everything.hits == 1
     assert not any(r.had_xff for r in emulator.requests)
+
+
+def test_429_backoff_always_spans_a_two_second_burst_with_the_default_retries(emulator, make_client, monkeypatch):
+    """Equal jitter: whatever the random half, 3 retries wait at least 0.5 + 1 + 2 s, and never more than the cap."""
+    from ansible_collections.cloudmeta.imds.plugins.module_utils import _client
+
+    client = make_client(emulator)
+    throttled = _client._Retry("HTTP 429", 429)
+    for bound in (lambda low, high: low, lambda low, high: high):
+        monkeypatch.setattr(_client.random, "uniform", bound)
+        delays = [client._backoff(throttled, attempt) for attempt in (1, 2, 3)]
+        assert sum(delays) >= 3.5
+        assert all(delay <= _client.THROTTLE_BACKOFF_CAP for delay in delays)
+    assert client._backoff(throttled, 30) <= _client.THROTTLE_BACKOFF_CAP
+
+
+def test_a_time_based_429_burst_is_outlived_with_default_settings(make_fake_imds, make_client):
+    first = []
+
+    def script(method, path, headers):
+        now = time.monotonic()
+        first.append(now)
+        if now - first[0] < 2.0:
+            return 429, {}, b""
+        if method == "PUT":
+            return 200, {}, b"AQAAAFAKE=="
+        return 200, {}, INSTANCE_ID.encode()
+
+    server = make_fake_imds(script)
+    assert make_client(server).get_text("meta-data/instance-id") == INSTANCE_ID
+
+
+def test_a_trickling_answer_is_stopped_at_the_deadline_with_a_typed_error(make_fake_imds, make_client):
+    import socket as socket_module
+
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsDeadlineError
+
+    listener = socket_module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def trickle():
+        connection, _address = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.2):
+                try:
+                    connection.sendall(b"X")
+                except OSError:
+                    return
+
+    worker = threading.Thread(target=trickle, daemon=True)
+    worker.start()
+    client = make_client("http://127.0.0.1:%d" % listener.getsockname()[1], timeout=1, total_timeout=1.5, retries=0)
+    try:
+        with pytest.raises(ImdsDeadlineError, match=r"total_timeout \(1.5 s\)"):
+            client.get("meta-data/instance-id")
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_a_request_is_not_sent_into_a_throttling_wait_that_outlasts_the_deadline(
+        make_fake_imds, make_client, monkeypatch):
+    from ansible_collections.cloudmeta.imds.plugins.module_utils import _client
+
+    # The random half of the jitter at its top: the first 429 asks for a full 1 s wait.
+    monkeypatch.setattr(_client.random, "uniform", lambda low, high: high)
+    server = make_fake_imds(lambda method, path, headers: (429, {}, b""))
+    client = make_client(server, total_timeout=0.5)
+    with pytest.raises(ImdsThrottledError, match="429"):
+        client.get("meta-data/instance-id")
+    # That wait does not fit in the next call's 0.5 s either: it sends nothing.
+    sent = len(server.seen)
+    with pytest.raises(ImdsThrottledError, match=r"longer than was left of total_timeout \(0.5 s\)"):
+        client.get("meta-data/instance-id")
+    assert len(server.seen) == sent == 1

@@ -10,6 +10,7 @@ import pytest
 
 from imds_emulator import builtin_instance
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._client import MAX_LISTING_ENTRIES, MAX_READ_ENTRIES
 from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
     ImdsNotFoundError,
     ImdsResponseError,
@@ -259,6 +260,10 @@ def test_an_absolute_redirect_to_the_same_endpoint_is_followed(make_fake_imds, m
     "/latest/meta-data/iam/security-credentials/web-server-role",
     "/latest/meta-data/b?x=1",
     "",
+    # A GET of the token path would carry the token; another tree is not what was asked for.
+    "/latest/api/token",
+    "/latest/dynamic/instance-identity/document",
+    "/latest/user-data",
 ])
 def test_redirects_leaving_the_metadata_tree_are_refused(make_fake_imds, make_client, location):
     other = make_fake_imds(_service({"/latest/meta-data/b": (200, {}, b"b")}), host="127.0.0.2")
@@ -286,3 +291,63 @@ def test_an_oversized_answer_is_refused(make_fake_imds, make_client):
     server = make_fake_imds(_service({"/latest/user-data": (200, {}, b"x" * (1024 * 1024 + 1))}))
     with pytest.raises(ImdsResponseError, match="larger than"):
         make_client(server).get("user-data")
+
+
+def test_a_redirect_within_dynamic_is_followed_but_not_out_of_it(make_fake_imds, make_client):
+    server = make_fake_imds(_service({
+        "/latest/dynamic/a": (301, {"Location": "/latest/dynamic/b"}, b""),
+        "/latest/dynamic/b": (200, {}, b"b"),
+        "/latest/dynamic/c": (301, {"Location": "/latest/meta-data/b"}, b""),
+    }))
+    client = make_client(server)
+    assert client.get("dynamic/a") == b"b"
+    with pytest.raises(ImdsResponseError, match=r"same metadata tree \(dynamic/\)"):
+        client.get("dynamic/c")
+    assert "/latest/meta-data/b" not in [path for _m, path, _h in server.seen]
+
+
+def test_a_chunked_answer_is_refused_without_reading_it(make_fake_imds, make_client):
+    server = make_fake_imds(_service({
+        "/latest/meta-data/a": (200, {"Transfer-Encoding": "chunked"}, b""),
+    }))
+    with pytest.raises(ImdsResponseError, match="Transfer-Encoding"):
+        make_client(server).get("meta-data/a")
+
+
+def _wide_service(width):
+    def script(method, path, headers):
+        if method == "PUT":
+            return 200, {}, b"AQAAAFAKE=="
+        if path.endswith("/"):
+            return 200, {}, "\n".join("d%d/" % index for index in range(width)).encode()
+        return 404, {}, b""
+    return script
+
+
+def test_a_listing_wider_than_the_cap_is_refused_naming_it(make_fake_imds, make_client):
+    server = make_fake_imds(_wide_service(MAX_LISTING_ENTRIES + 1))
+    with pytest.raises(ImdsResponseError) as caught:
+        make_client(server).read_tree("meta-data/wide/")
+    assert "meta-data/wide/" in caught.value.message and str(MAX_LISTING_ENTRIES + 1) in caught.value.message
+    assert len(server.seen) == 2
+
+
+def test_a_tree_with_more_entries_than_the_cap_is_refused_after_bounded_requests(make_fake_imds, make_client):
+    server = make_fake_imds(_wide_service(MAX_LISTING_ENTRIES))
+    client = make_client(server, max_concurrency=4)
+    with pytest.raises(ImdsResponseError, match="more than %d entries in one read" % MAX_READ_ENTRIES):
+        client.read_tree("meta-data/wide/")
+    # The cap is reached after MAX_READ_ENTRIES / width listings, plus those in flight.
+    assert len(server.seen) <= 1 + MAX_READ_ENTRIES // MAX_LISTING_ENTRIES + 1 + 4
+
+
+def test_read_uses_one_deadline_for_leaves_trees_and_listings(emulator, make_client):
+    client = make_client(emulator)
+    leaves, trees, listings = client.read(["meta-data/instance-id", "meta-data/spot/instance-action"],
+                                          ["meta-data/placement/", "meta-data/tags/nothing/"],
+                                          ["meta-data/tags/instance/", "meta-data/spot/"])
+    assert "Name" in listings["meta-data/tags/instance/"] and listings["meta-data/spot/"] is None
+    assert leaves == {"meta-data/instance-id": b"i-0123456789abcdef0", "meta-data/spot/instance-action": None}
+    assert trees["meta-data/placement/"]["region"] == "eu-west-1"
+    assert trees["meta-data/tags/nothing/"] is None
+    assert emulator.count("PUT") == 1

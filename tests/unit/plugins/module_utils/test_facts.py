@@ -564,3 +564,41 @@ def test_odd_shapes_from_a_misbehaving_server_never_raise():
     facts = shape_facts(tree, ALL)
     assert [i['mac'] for i in facts['network']['interfaces']] == ['0e:00:00:00:00:01', '0e:00:00:00:00:02']
     assert facts['public_keys'] == [{'index': 3, 'name': None, 'openssh_key': None}]
+
+
+def test_a_user_data_bomb_is_kept_as_served():
+    bomb = gzip.compress(b'\0' * (100 * 1024 * 1024))
+    assert user_data_facts(bomb) == (base64.b64encode(bomb).decode(), 'base64', None)
+
+
+# --- values with surrounding whitespace -------------------------------------
+
+def test_identifiers_served_with_trailing_newlines_are_stripped_once():
+    tree = full_tree()
+    meta = tree['meta-data']
+    for name in ('local-ipv4', 'mac', 'public-ipv4'):
+        meta[name] = meta[name] + '\n'
+    meta['placement']['region'] = meta['placement']['region'] + '\r\n'
+    document = json.loads(tree['dynamic']['instance-identity']['document'])
+    clean = dict(document)
+    document['instanceId'] += '\n'
+    document['accountId'] = ' ' + document['accountId'] + '\n'
+    tree['dynamic']['instance-identity']['document'] = json.dumps(document)
+    facts = shape_facts(tree, ALL)
+    reference = shape_facts(full_tree(), ALL)
+    for key in ('instance_id', 'account_id', 'local_ipv4', 'mac', 'public_ipv4', 'region'):
+        assert facts[key] == reference[key], key
+        assert facts[key] == facts[key].strip()
+    assert facts['instance_id'] == clean['instanceId']
+
+
+def test_a_blank_leaf_is_null_not_an_empty_or_blank_string():
+    tree = full_tree()
+    tree['meta-data']['public-ipv4'] = '\n'
+    assert shape_facts(tree, ALL)['public_ipv4'] is None
+
+
+def test_tag_values_keep_their_whitespace():
+    tree = full_tree()
+    tree['meta-data']['tags']['instance']['Note'] = ' spaced \n'
+    assert shape_facts(tree, ALL)['tags']['Note'] == ' spaced \n'

@@ -347,3 +347,17 @@ def test_every_key_is_prefixed_and_has_no_dash_or_colon(facts):
     for key in facts:
         assert key.startswith("ansible_ec2_")
         assert "-" not in key and ":" not in key
+
+
+def test_a_user_data_bomb_is_kept_as_served_with_a_warning():
+    # 100 MiB of zeros, about 100 KiB of gzip: the old module built a 100 MiB fact.
+    bomb = gzip.compress(b"\0" * (100 * 1024 * 1024))
+    warnings = []
+    facts = legacy_facts({"user-data": bomb}, warn=warnings.append)
+    assert len(facts["ansible_ec2_user_data"]) <= len(bomb)
+    assert any("decompresses to more than 1048576 bytes" in warning for warning in warnings)
+
+
+def test_user_data_just_under_the_bound_is_decompressed():
+    data = b"x" * (1024 * 1024)
+    assert legacy_facts({"user-data": gzip.compress(data)})["ansible_ec2_user_data"] == data.decode()
