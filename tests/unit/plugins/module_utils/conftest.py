@@ -65,6 +65,9 @@ def make_client():
         url = getattr(target, "url", target)
         options.setdefault("environ", {})
         options.setdefault("warn", None)
+        # Per attempt. The 1 s default times out on a loaded machine, and the
+        # retry breaks exact request counts; tests about timeouts set their own.
+        options.setdefault("timeout", 10.0)
         return ImdsClient(endpoint=url, **options)
 
     return _make

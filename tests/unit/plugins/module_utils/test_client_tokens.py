@@ -178,7 +178,7 @@ def test_hop_limit_fails_fast_and_says_what_to_do(make_emulator, make_client):
 def test_hop_limit_with_v1_allowed_falls_back(make_emulator, make_client):
     emulator = make_emulator(client_hops=2, http_tokens="optional")
     warnings = []
-    client = make_client(emulator, allow_imdsv1=True, timeout=0.5, warn=warnings.append)
+    client = make_client(emulator, allow_imdsv1=True, timeout=3, warn=warnings.append)
     assert client.get_text("meta-data/instance-id") == INSTANCE_ID
     assert len(warnings) == 1 and "HttpPutResponseHopLimit" in warnings[0]
     assert [(r.method, r.had_token) for r in emulator.requests] == [("PUT", False), ("GET", False)]
@@ -186,7 +186,7 @@ def test_hop_limit_with_v1_allowed_falls_back(make_emulator, make_client):
 
 def test_hop_limit_with_v1_allowed_but_tokens_required(make_emulator, make_client):
     emulator = make_emulator(client_hops=2, http_tokens="required")
-    client = make_client(emulator, allow_imdsv1=True, timeout=0.5, warn=lambda message: None)
+    client = make_client(emulator, allow_imdsv1=True, timeout=3, warn=lambda message: None)
     with pytest.raises(ImdsTokenError) as caught:
         client.get("meta-data/instance-id")
     assert "requires an IMDSv2 token" in caught.value.message

@@ -27,6 +27,7 @@ def recorder(tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(8)
+    server.settimeout(0.1)  # so that the thread sees stop soon after the test
     received = []
     stop = threading.Event()
 
@@ -34,8 +35,11 @@ def recorder(tmp_path):
         while not stop.is_set():
             try:
                 conn, _address = server.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            conn.settimeout(30)
             with conn:
                 data = b''
                 while not data.endswith(b'\n'):
