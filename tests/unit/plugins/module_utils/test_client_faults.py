@@ -217,7 +217,9 @@ def test_proxy_settings_are_never_used(emulator, make_client, proxy_everything):
     # The fake proxy does catch a client that honours the environment ...
     # (its 502, not a timeout: a loaded machine may be slow to run the proxy's thread).
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(emulator.url + "/latest/meta-data/", timeout=60)
+        # A fresh opener reads the proxy variables now; urlopen() reuses one
+        # built by whichever test called it first.
+        urllib.request.build_opener().open(emulator.url + "/latest/meta-data/", timeout=60)
     assert caught.value.code == 502
     assert proxy_everything.hits == 1
     # ... and sees nothing from ours.
