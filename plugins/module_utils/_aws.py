@@ -15,6 +15,7 @@ config, then the instance profile through IMDS); the modules take no keys.
 from __future__ import annotations
 
 import os
+import re
 import time
 import traceback
 
@@ -54,6 +55,22 @@ class AwsError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+BLANK_OR_CONTROL = re.compile(r'\s|[\x00-\x1f\x7f]')
+
+
+def check_identifier(option, value):
+    """Refuse an ID, ARN or address holding whitespace or control characters, before any AWS call.
+
+    Metadata served as "i-0123456789abcdef0\\n" must not reach AWS or be
+    compared with what AWS returns; the message shows the value as Python
+    writes it, so the newline is visible.
+    """
+    if BLANK_OR_CONTROL.search(value):
+        raise AwsError('%s %r holds whitespace or a line break (metadata served with a trailing newline?); give '
+                       'the bare value.' % (option, value))
+    return value
 
 
 def error_code(exc):

@@ -11,6 +11,11 @@
 Every command goes over its own connection: HAProxy answers a
 non-interactive connection and closes it, which makes the end of each answer
 unambiguous. Checked against HAProxy 2.6.
+
+A command is a list of words, never a string: RuntimeApi.execute() checks
+every word against WORD_PATTERN (or ADDRESS_WORD_PATTERN) just before it
+sends the line, so no value, wherever it came from, can add a keyword, end
+the command or start another one.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ import ipaddress
 import re
 import socket
 
+# All patterns are used with fullmatch(): "$" would also match before a
+# final newline.
 # Names HAProxy accepts for proxies and servers (cfgparse: invalid_char()).
-NAME_PATTERN = re.compile(r'^[A-Za-z0-9_.:-]{1,64}$')
-# One word of a server line: anything the runtime API could read as a
+NAME_PATTERN = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
+# One word of a command: anything the runtime API could read as a word or
 # command separator, comment, quote or escape is refused.
-KEYWORD_PATTERN = re.compile(r'^[A-Za-z0-9_.:/@=,+%-]+$')
+WORD_PATTERN = re.compile(r'[A-Za-z0-9_.:/@=,+%-]+')
+# The one other word shape a command holds: a bracketed IPv6 ADDR:PORT.
+ADDRESS_WORD_PATTERN = re.compile(r'\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}')
 CONTROL_PATTERN = re.compile(r'[\x00-\x1f\x7f]')
 
 # srv_admin_state bits (include/haproxy/server-t.h). CMAINT alone only
@@ -86,7 +95,7 @@ def parse_socket_address(text):
 
 
 def check_name(kind, value):
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
         raise HAProxyError('Invalid HAProxy %s name %r: 1 to 64 letters, digits, "_", ".", ":" or "-".'
                            % (kind, value))
     return value
@@ -103,7 +112,7 @@ def check_keywords(words):
         for word in item.split(' '):
             if not word:
                 continue
-            if not KEYWORD_PATTERN.match(word):
+            if not WORD_PATTERN.fullmatch(word):
                 raise HAProxyError('Invalid HAProxy server keyword %r: only letters, digits and _.:/@=,+%%- are '
                                    'allowed, so that nothing can end or change the runtime API command.' % word)
             result.append(word)
@@ -111,11 +120,24 @@ def check_keywords(words):
 
 
 def normalize_address(value):
-    """An IP address as text, IPv6 compressed; raises HAProxyError for anything else (names included)."""
+    """An IP address as text, IPv6 compressed; raises HAProxyError for anything else (names included).
+
+    IPv6 scope ids ("fe80::1%eth0") are refused: Python accepts any text
+    after "%", spaces included, and HAProxy would read that text as more of
+    the command.
+    """
+    text = str(value)
+    if text != text.strip() or CONTROL_PATTERN.search(text):
+        raise HAProxyError('Invalid server address %r: it holds whitespace or a line break (metadata served '
+                           'with a trailing newline?); give the bare IPv4 or IPv6 address.' % (value,))
+    if '%' in text:
+        raise HAProxyError('Invalid server address %r: IPv6 scope ids ("%%" and an interface name) are not '
+                           'accepted; give an address without one.' % (value,))
     try:
-        return str(ipaddress.ip_address(str(value).strip('[]')))
+        address = ipaddress.ip_address(text[1:-1] if text.startswith('[') and text.endswith(']') else text)
     except ValueError:
         raise HAProxyError('%r is not an IPv4 or IPv6 address.' % (value,)) from None
+    return str(address)
 
 
 def server_address(address, port):
@@ -124,7 +146,21 @@ def server_address(address, port):
 
 
 def add_server_command(backend, name, address, port, keywords):
-    return ' '.join(['add server %s/%s %s' % (backend, name, server_address(address, port))] + list(keywords))
+    """The words of "add server"."""
+    return ['add', 'server', '%s/%s' % (backend, name), server_address(address, port)] + list(keywords)
+
+
+def command_line(words):
+    """The line to send for the command WORDS; raises HAProxyError unless every word follows the word rule."""
+    if isinstance(words, str) or not words:
+        raise HAProxyError('Internal error: a runtime API command must be a non-empty list of words, got %r.'
+                           % (words,))
+    for word in words:
+        if not isinstance(word, str) or not (WORD_PATTERN.fullmatch(word) or ADDRESS_WORD_PATTERN.fullmatch(word)):
+            raise HAProxyError('Refusing to send the HAProxy runtime API command %r: the word %r could end or change '
+                               'the command (only letters, digits and _.:/@=,+%%- are allowed, and [IPv6]:PORT).'
+                               % (' '.join(str(item) for item in words), word))
+    return ' '.join(words)
 
 
 class Server(dict):
@@ -230,10 +266,12 @@ class RuntimeApi:
         self.timeout = timeout
         self.sent = []
 
-    def execute(self, command):
-        """Send one command; return HAProxy's answer. Raises HAProxyError when the socket cannot be used."""
-        if '\n' in command or '\r' in command or ';' in command:
-            raise HAProxyError('Refusing to send %r: it holds a command separator.' % command)
+    def execute(self, words):
+        """Send the command WORDS (a list); return HAProxy's answer. Raises HAProxyError when the socket cannot be used.
+
+        The one place that sends: every word is checked here, whoever built the command.
+        """
+        command = command_line(words)
         sock = socket.socket(self.family, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -274,34 +312,34 @@ class RuntimeApi:
             raise HAProxyError(PERMISSION_HELP % self.display)
         return answer
 
-    def expect(self, command, *accepted):
-        """Run COMMAND; its answer must be empty or start with one of ACCEPTED. Returns the answer."""
-        answer = self.execute(command)
+    def expect(self, words, *accepted):
+        """Run the command WORDS; its answer must be empty or start with one of ACCEPTED. Returns the answer."""
+        answer = self.execute(words)
         text = answer.strip()
         if not text or any(text.startswith(prefix) for prefix in accepted):
             return answer
-        raise HAProxyError('HAProxy refused "%s": %s' % (command, _first_line(answer)))
+        raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(words), _first_line(answer)))
 
     def servers(self, backend):
-        answer = self.execute('show servers state %s' % check_name('backend', backend))
+        answer = self.execute(['show', 'servers', 'state', check_name('backend', backend)])
         if answer.strip().startswith("Can't find backend"):
             raise HAProxyError('HAProxy has no backend named %s (runtime API socket %s).' % (backend, self.display))
         return [server for server in parse_servers_state(answer) if server['backend'] == backend]
 
     def sessions(self, backend, name):
         """Current plus queued sessions of one server, or None when HAProxy does not list it."""
-        answer = self.execute('show stat %s 4 -1' % backend)
+        answer = self.execute(['show', 'stat', backend, '4', '-1'])
         for row in parse_stat(answer):
             if row.get('pxname') == backend and row.get('svname') == name:
                 return int(row.get('scur') or 0) + int(row.get('qcur') or 0)
         return None
 
     def add_server(self, backend, name, address, port, keywords):
-        command = add_server_command(backend, name, address, port, keywords)
-        answer = self.execute(command)
+        words = add_server_command(backend, name, address, port, keywords)
+        answer = self.execute(words)
         text = answer.strip()
         if text.startswith('New server registered'):
             return
         if 'dynamic load balancing' in text:
             raise HAProxyError(DYNAMIC_ALGORITHM_HELP % backend)
-        raise HAProxyError('HAProxy refused "%s": %s' % (command, _first_line(answer)))
+        raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(words), _first_line(answer)))

@@ -149,6 +149,7 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import (
     Deadline,
     aws_client,
     call,
+    check_identifier,
 )
 
 RESERVED_ATTRIBUTES = frozenset((
@@ -165,9 +166,10 @@ MAX_KEY_LENGTH = 255
 MAX_VALUE_LENGTH = 1024
 MAX_TOTAL_LENGTH = 5000
 # The API's own patterns: printable ASCII keys; values may have inner blanks.
-KEY_PATTERN = re.compile(r'^[!-~]+$')
-VALUE_PATTERN = re.compile(r'^([!-~][ \t!-~]*)?[!-~]?$')
-INSTANCE_ID_PATTERN = re.compile(r'^[0-9a-zA-Z_/:.@-]{1,64}$')
+# Used with fullmatch(): "$" would also match before a final newline.
+KEY_PATTERN = re.compile(r'[!-~]+')
+VALUE_PATTERN = re.compile(r'([!-~][ \t!-~]*)?[!-~]?')
+INSTANCE_ID_PATTERN = re.compile(r'[0-9a-zA-Z_/:.@-]{1,64}')
 POLL_INTERVAL = 1.0
 
 
@@ -182,11 +184,11 @@ def normalize_attributes(attributes):
         result[str(key)] = str(value)
     problems = []
     for key, value in sorted(result.items()):
-        if len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.match(key):
+        if len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
             problems.append('key %r must be 1 to %d printable ASCII characters without spaces' % (key, MAX_KEY_LENGTH))
-        if len(value) > MAX_VALUE_LENGTH or not VALUE_PATTERN.match(value):
+        if len(value) > MAX_VALUE_LENGTH or not VALUE_PATTERN.fullmatch(value):
             problems.append('value of %s must be at most %d printable ASCII characters, with no leading or trailing '
-                            'blanks' % (key, MAX_VALUE_LENGTH))
+                            'blanks or line breaks; got %r' % (key, MAX_VALUE_LENGTH, value[:80]))
     custom = [key for key in result if key not in RESERVED_ATTRIBUTES]
     if len(custom) > MAX_CUSTOM_ATTRIBUTES:
         problems.append('%d custom attributes given, at most %d are allowed' % (len(custom), MAX_CUSTOM_ATTRIBUTES))
@@ -286,8 +288,9 @@ class ServiceClient:
 
 def run(module, service):
     params = module.params
-    instance_id = params['instance_id']
-    if not INSTANCE_ID_PATTERN.match(instance_id):
+    instance_id = check_identifier('instance_id', params['instance_id'])
+    check_identifier('service_id', params['service_id'])
+    if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
         raise AwsError('instance_id %r must be 1 to 64 characters of letters, digits and _/:.@-.' % instance_id)
     present = params['state'] == 'present'
     desired = normalize_attributes(params['attributes']) if present else None

@@ -209,10 +209,12 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import (
     Deadline,
     aws_client,
     call,
+    check_identifier,
 )
 
-TARGET_GROUP_ARN = re.compile(r'^arn:[\w-]+:elasticloadbalancing:([\w-]*):\d*:targetgroup/[^/]+/[0-9a-f]+$')
-INSTANCE_ID = re.compile(r'^i-[0-9a-f]{8,32}$')
+# Used with fullmatch(): "$" would also match before a final newline.
+TARGET_GROUP_ARN = re.compile(r'arn:[\w-]+:elasticloadbalancing:([\w-]*):\d*:targetgroup/[^/\s]+/[0-9a-f]+')
+INSTANCE_ID = re.compile(r'i-[0-9a-f]{8,32}')
 POLL_INTERVAL = 5.0
 
 NOT_REGISTERED = 'Target.NotRegistered'
@@ -314,13 +316,15 @@ def validate_target_group(target_group, params):
             'Target group %s has target type %s, but target type %s was requested; use a target group of type %s '
             'or set the target type to %s.' % (name, group_type, params['target_type'], params['target_type'], group_type))
     target_id = params['target_id']
-    if group_type == 'instance' and not INSTANCE_ID.match(target_id):
+    if group_type == 'instance' and not INSTANCE_ID.fullmatch(target_id):
         raise AwsError('Target group %s takes instance IDs (i-...), not %r.' % (name, target_id))
     if group_type == 'ip':
         try:
-            ipaddress.ip_address(target_id)
+            address = ipaddress.ip_address(target_id)
         except ValueError:
             raise AwsError('Target group %s takes IP addresses, not %r.' % (name, target_id)) from None
+        if getattr(address, 'scope_id', None):
+            raise AwsError('Target group %s takes IP addresses without an IPv6 scope id, not %r.' % (name, target_id))
     vpc_id = params['vpc_id']
     if vpc_id and target_group.get('VpcId') != vpc_id:
         raise AwsError(
@@ -329,7 +333,7 @@ def validate_target_group(target_group, params):
 
 
 def arn_region(arn):
-    match = TARGET_GROUP_ARN.match(arn)
+    match = TARGET_GROUP_ARN.fullmatch(check_identifier('target_group_arn', arn))
     if not match:
         raise AwsError('%r is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID).' % arn)
     return match.group(1)
@@ -388,6 +392,9 @@ def wait_for(verdict, fetch, deadline, interval=POLL_INTERVAL):
 def run(module, tg_client):
     params = module.params
     region = arn_region(params['target_group_arn'])
+    check_identifier('target_id', params['target_id'])
+    if params['vpc_id']:
+        check_identifier('vpc_id', params['vpc_id'])
     if region and params['region'] and region != params['region']:
         raise AwsError(
             'Target group %s is in region %s, but the target is in %s: a target group only takes targets from its '

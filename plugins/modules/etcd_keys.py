@@ -164,6 +164,7 @@ revoked_leases:
 '''
 
 import json
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
@@ -176,6 +177,8 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._etcd import (
 )
 
 MIN_LEASE_TTL = 5
+# A key built from metadata served as "i-0123456789abcdef0\\n" is refused.
+CONTROL_OR_EDGE_BLANK = re.compile(r'[\x00-\x1f\x7f]|^\s|\s\Z')
 
 
 def encode(value):
@@ -250,6 +253,9 @@ def run(module, client):
     for key in wanted:
         if not key:
             raise EtcdError('Key names must not be empty.')
+        if CONTROL_OR_EDGE_BLANK.search(key):
+            raise EtcdError('Key name %r holds a line break, a control character or leading or trailing whitespace '
+                            '(metadata served with a trailing newline?); give the bare name.' % key)
     ttl = params['lease_ttl']
     if ttl is not None and ttl < MIN_LEASE_TTL:
         raise EtcdError('lease_ttl must be at least %d seconds; got %d.' % (MIN_LEASE_TTL, ttl))

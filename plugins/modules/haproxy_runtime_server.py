@@ -58,6 +58,8 @@ options:
   address:
     description:
       - IPv4 or IPv6 address of the server. Host names are not accepted.
+      - IPv6 scope ids (V(fe80::1%eth0)) and values with whitespace or a line break (such as metadata served with a
+        trailing newline) are refused, naming the value.
       - Required with O(state=present), and with O(mode=slot) also for O(state=absent), since the address is what
         tells which slot belongs to the server.
     type: str
@@ -110,6 +112,8 @@ options:
         C(default-server) lines do not apply to servers added at runtime, so put here what they would set.
       - Only applied when the server is added; to change them, remove the server and add it again.
       - Words may only hold letters, digits and C(_.:/@=,+%-).
+      - Every word of every command the module sends, whichever option it came from, is checked against this rule
+        just before it is sent; a command that breaks it is refused and nothing is sent.
     type: list
     elements: str
     default: []
@@ -238,6 +242,7 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import (
     RuntimeApi,
     add_server_command,
     check_keywords,
+    command_line,
     check_name,
     normalize_address,
 )
@@ -256,35 +261,36 @@ class Changes:
         self.check_mode = check_mode
         self.commands = []
 
-    def send(self, command, *accepted):
-        self.commands.append(command)
+    def send(self, words, *accepted):
+        # Checked in check mode too, so check mode shows what would be refused.
+        self.commands.append(command_line(words))
         if not self.check_mode:
-            self.api.expect(command, *accepted)
+            self.api.expect(words, *accepted)
 
 
 def updates(changes, server, address, port, weight, check):
     """Bring an existing server (or slot) to the wanted address, port, weight, checks and ready state."""
     target = '%s/%s' % (server['backend'], server['name'])
     if server['address'] != address or server['port'] != port:
-        changes.send('set server %s addr %s port %d' % (target, address, port), 'IP changed', 'no need to change')
+        changes.send(['set', 'server', target, 'addr', address, 'port', str(port)], 'IP changed', 'no need to change')
     if weight is not None and server['weight'] != weight:
-        changes.send('set weight %s %d' % (target, weight))
+        changes.send(['set', 'weight', target, str(weight)])
     if check is True and not server.check_enabled:
-        changes.send('enable health %s' % target)
+        changes.send(['enable', 'health', target])
     elif check is False and server.check_enabled:
-        changes.send('disable health %s' % target)
+        changes.send(['disable', 'health', target])
     if server.admin != 'ready':
-        changes.send('set server %s state ready' % target)
+        changes.send(['set', 'server', target, 'state', 'ready'])
 
 
 def add(changes, backend, name, address, port, weight, check, keywords):
     words = (['check'] if check else []) + (['weight', str(weight)] if weight is not None else []) + keywords
-    changes.commands.append(add_server_command(backend, name, address, port, words))
+    changes.commands.append(command_line(add_server_command(backend, name, address, port, words)))
     if not changes.check_mode:
         changes.api.add_server(backend, name, address, port, words)
     if check:
-        changes.send('enable health %s/%s' % (backend, name))
-    changes.send('enable server %s/%s' % (backend, name))
+        changes.send(['enable', 'health', '%s/%s' % (backend, name)])
+    changes.send(['enable', 'server', '%s/%s' % (backend, name)])
 
 
 def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
@@ -296,7 +302,7 @@ def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
     backend, name = server['backend'], server['name']
     target = '%s/%s' % (backend, name)
     if server.admin == 'ready':
-        changes.send('set server %s state drain' % target)
+        changes.send(['set', 'server', target, 'state', 'drain'])
     remaining = 0
     if not changes.check_mode and not server.maintenance:
         deadline = time.monotonic() + drain_timeout
@@ -306,7 +312,7 @@ def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
                 break
             time.sleep(POLL_INTERVAL)
     if not server.maintenance:
-        changes.send('set server %s state maint' % target)
+        changes.send(['set', 'server', target, 'state', 'maint'])
     if not changes.check_mode:
         remaining = api.sessions(backend, name) or 0
     closed = 0
@@ -315,11 +321,11 @@ def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
             raise HAProxyError('Server %s still has %d session(s) after %d seconds of draining. It is in maintenance '
                                'and takes no new traffic; run again later, raise drain_timeout, or set '
                                'shutdown_sessions to close them.' % (target, remaining, drain_timeout))
-        changes.send('shutdown sessions server %s' % target)
+        changes.send(['shutdown', 'sessions', 'server', target])
         closed = remaining
     if delete:
-        command = 'del server %s' % target
-        changes.commands.append(command)
+        command = ['del', 'server', target]
+        changes.commands.append(command_line(command))
         if not changes.check_mode:
             delete_server(api, command)
     return closed
@@ -332,7 +338,7 @@ def delete_server(api, command):
         if answer.startswith('Server deleted') or answer.startswith('No such server'):
             return
         if 'still has connections' not in answer or time.monotonic() >= deadline:
-            raise HAProxyError('HAProxy refused "%s": %s' % (command, answer.splitlines()[0] if answer else answer))
+            raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(command), answer.splitlines()[0] if answer else answer))
         time.sleep(POLL_INTERVAL)
 
 
@@ -372,7 +378,7 @@ def run_dynamic(params, changes):
 
 
 def slot_number(prefix, name):
-    match = re.match(r'^%s([0-9]+)$' % re.escape(prefix), name)
+    match = re.fullmatch(r'%s([0-9]+)' % re.escape(prefix), name)
     return int(match.group(1)) if match else None
 
 

@@ -157,10 +157,10 @@ ELBV2 = {
 
 
 def test_elbv2_register_is_idempotent_and_deregister_tolerates_gone(tmp_path):
-    present = {"vars": dict(ELBV2, register_instance_elbv2_wait_healthy=True, register_instance_elbv2_wait_timeout=30),
+    present = {"vars": dict(ELBV2, register_instance_elbv2_wait_healthy=True, register_instance_elbv2_wait_timeout=300),
                "args": ["-vvv"]}
     absent = {"vars": dict(ELBV2, register_instance_state="absent", register_instance_elbv2_wait_drained=True,
-                           register_instance_elbv2_wait_timeout=30), "args": ["-vvv"]}
+                           register_instance_elbv2_wait_timeout=300), "args": ["-vvv"]}
     # The second run goes through an HTTP proxy that does not exist: AWS calls
     # to moto bypass it by no_proxy, the instance profile's credentials must
     # bypass it by themselves (the modules add the IMDS addresses to no_proxy).

@@ -8,7 +8,10 @@ Expected values come from the emulator's built-in instance.
 
 The lease test runs the role's keepalive service for real: a stand-in
 systemctl (tests/utils/servers/fake-systemd) starts the unit's ExecStart in
-the namespace, since no systemd runs there.
+the namespace, since no systemd runs there. Renewal is checked by lease
+identity, not by the clock: etcd's TimeToLive of the very lease the role
+granted must go back up (lab.py renewals), within a generous deadline, so a
+busy machine only makes the test slower.
 """
 import json
 import os
@@ -102,13 +105,18 @@ def test_writes_the_skydns_record_and_metadata_idempotently_and_deletes_them(tmp
     assert recap(gone)[1:] == (0, 0), gone["output"]
 
 
+LEASE_TTL = 12
+
+
 def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_path):
+    md, _eni = instance()
+    skydns_key = "/skydns/internal/corp/web/" + md["instance-id"]
     systemd_state = tmp_path / "lab" / "systemd"
     env = {"PATH": FAKE_SYSTEMD + os.pathsep + os.environ["PATH"],
            "FAKE_SYSTEMD_STATE_DIR": str(systemd_state), "FAKE_SYSTEMD_UNIT_DIR": str(systemd_state / "units")}
     lease_vars = etcd_vars(
         tmp_path,
-        register_instance_etcd_lease_ttl=5,
+        register_instance_etcd_lease_ttl=LEASE_TTL,
         register_instance_etcd_keepalive_python=sys.executable,
         register_instance_etcd_keepalive_script=str(tmp_path / "bin" / "cloudmeta-etcd-keepalive"),
         register_instance_etcd_keepalive_unit_dir=str(systemd_state / "units"),
@@ -123,10 +131,13 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
     steps = [
         with_env(step(tmp_path, "check", lease_vars, args=("--check",))),
         with_env(step(tmp_path, "present", lease_vars)),
-        {"argv": ["sleep", "12"]},
+        # Two renewals of the same lease: the keepalive runs, and keeps running.
+        {"argv": [sys.executable, LAB, "renewals", "--state-dir", str(tmp_path / "lab"), "--key", skydns_key,
+                  "--renewals", "2", "--timeout", "240"], "timeout": 300},
         with_env(step(tmp_path, "again", lease_vars)),
         with_env(step(tmp_path, "absent", dict(lease_vars, register_instance_state="absent"))),
-        {"argv": ["sleep", "6"]},
+        # A keepalive left running would write the keys back within its interval (TTL/3).
+        {"argv": ["sleep", str(LEASE_TTL)]},
     ]
     check, present, waited, again, absent, after = run_lab(tmp_path, steps)
 
@@ -139,12 +150,16 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
     leases = {item["lease"] for item in keys.values()}
     assert len(keys) == 2 and len(leases) == 1 and "0" not in leases
     (lease,) = leases
-    assert present["snapshot"]["etcd"]["leases"][lease]["granted_ttl"] == 5
+    assert present["snapshot"]["etcd"]["leases"][lease]["granted_ttl"] == LEASE_TTL
     assert present["snapshot"]["services"] == {UNIT: True}
     calls = present["snapshot"]["systemctl"]
     assert ["daemon-reload"] in calls and ["enable", UNIT] in calls and ["start", UNIT] in calls
 
-    # Twice the TTL later the keys are still there, on the same lease: the service renewed it.
+    # The lease the role granted was renewed twice (its TTL went back up), and
+    # the keys are still there on it: the service renewed it.
+    renewed = json.loads(waited["output"])
+    assert waited["returncode"] == 0, waited["output"]
+    assert renewed["lease"] == lease and renewed["renewals"] == 2, renewed
     assert waited["snapshot"]["etcd"]["keys"] == keys
     assert waited["snapshot"]["etcd"]["leases"][lease]["ttl"] > 0
 

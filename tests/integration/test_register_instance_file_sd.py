@@ -323,6 +323,35 @@ def test_untrusted_instance_id_is_refused(run_playbook, tmp_path, sd_dir, bad_id
     assert not sd_dir.exists()
 
 
+# An IMDS serving identifiers with a trailing newline (issue 9): the facts may
+# refuse or strip them (plugins/module_utils/_facts.py); the role refuses them
+# on its own. Either outcome is fine, a file name or target holding the
+# newline never is.
+@pytest.mark.parametrize("changes", [
+    {"instance_id": "i-0123456789abcdef0\n", "address": "10.0.1.25\n"},
+    {"instance_id": "i-0123456789abcdef0", "address": "10.0.1.25\n"},
+    {"instance_id": "i-0123456789abcdef0\n", "address": "10.0.1.25"},
+])
+def test_identifiers_served_with_a_trailing_newline_are_refused_or_stripped(run_playbook, tmp_path, sd_dir, changes):
+    data_file, _instance_id, _address = write_instance_data(tmp_path, 0, **changes)
+    result = run_playbook(role_playbook(tmp_path), emulator_args=("--data", str(data_file)),
+                          args=extra_vars(tmp_path, register_instance_service_name="node", register_instance_port=9100,
+                                          register_instance_file_sd_dir=str(sd_dir)))
+    written = sorted(os.listdir(sd_dir)) if sd_dir.exists() else []
+    assert not any("\n" in name or name != name.strip() for name in written), written
+    if result.returncode != 0:
+        # Refused, naming the value as JSON writes it (the newline shows as \n).
+        assert recap(result)[2] == 1, result.stdout
+        refused = "did not give a usable instance ID" in result.stdout or "whitespace or a line break" in result.stdout
+        assert "\\n" in result.stdout and refused, result.stdout
+        assert written == []
+    else:
+        assert written == ["node-i-0123456789abcdef0.json"], result.stdout
+        groups = json.loads((sd_dir / written[0]).read_text())
+        assert groups[0]["targets"] == ["10.0.1.25:9100"]
+        assert groups[0]["labels"]["instance_id"] == "i-0123456789abcdef0"
+
+
 def run_role_after_full_facts(run_playbook, tmp_path, **role_vars):
     """Gather every fact, then run the role; return the IMDS requests the role made and the tags after it."""
     out = tmp_path / "after.json"
@@ -396,6 +425,22 @@ INVALID = [
     ({"register_instance_backend": "haproxy"}, "The haproxy backend needs register_instance_haproxy_socket"),
     ({"register_instance_backend": "etcd"}, "The etcd backend needs register_instance_etcd_url"),
     ({"register_instance_backend": "etcd", "register_instance_etcd_url": "127.0.0.1:2379"},
+     "The etcd backend needs register_instance_etcd_url"),
+    # A final newline must not slip past the patterns ("$" matches before it; the role uses \Z).
+    ({"register_instance_service_name": "node\n"}, "register_instance_service_name must be 1 to 63"),
+    ({"register_instance_address": "10.0.1.25\n"}, "register_instance_address must be an IPv4 or IPv6"),
+    ({"register_instance_address": "fd00::1\n"}, "register_instance_address must be an IPv4 or IPv6"),
+    ({"register_instance_interface_mac": "0a:1b:2c:3d:4e:60\n"}, "register_instance_interface_mac must look like"),
+    ({"register_instance_labels": {"team\n": "x"}}, "Prometheus label names must match"),
+    ({"register_instance_file_sd_dir": "/srv/file_sd\n"}, "register_instance_file_sd_dir must be an absolute path"),
+    ({"register_instance_backend": "elbv2", "register_instance_elbv2_target_group_arn":
+      "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef\n"},
+     "The elbv2 backend needs register_instance_elbv2_target_group_arn"),
+    ({"register_instance_backend": "cloudmap", "register_instance_cloudmap_service_id": "srv-0123456789\n"},
+     "The cloudmap backend needs register_instance_cloudmap_service_id"),
+    ({"register_instance_backend": "haproxy", "register_instance_haproxy_socket": "/run/haproxy/admin.sock",
+      "register_instance_haproxy_backend": "app\n"}, "The haproxy backend needs register_instance_haproxy_socket"),
+    ({"register_instance_backend": "etcd", "register_instance_etcd_url": "http://127.0.0.1:2379\n"},
      "The etcd backend needs register_instance_etcd_url"),
 ]
 

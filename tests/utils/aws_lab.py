@@ -73,7 +73,7 @@ def moto_env(moto_url):
     }
 
 
-def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, timeout=30.0):
+def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, timeout=120.0):
     """Start moto_server; return (Popen, url) once it answers.
 
     With RECORDING_PATH, moto appends every request (headers included) to that
@@ -103,7 +103,7 @@ def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, 
         time.sleep(0.2)
 
 
-def start_emulator(data_path, port=None, host='127.0.0.1', log_path=None, timeout=15.0):
+def start_emulator(data_path, port=None, host='127.0.0.1', log_path=None, timeout=120.0):
     """Start tools/imds_emulator.py with DATA_PATH; return (Popen, url)."""
     log_path = log_path or data_path + '.log'
     with open(log_path, 'w', encoding='utf-8') as log:

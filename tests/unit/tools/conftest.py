@@ -25,7 +25,8 @@ class Http:
         self.host = parts.hostname
         self.port = parts.port
 
-    def request(self, method, path, headers=None, body=None, timeout=2.0):
+    # Generous: a loaded machine may take seconds to schedule the emulator's thread.
+    def request(self, method, path, headers=None, body=None, timeout=30.0):
         conn = HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -40,7 +41,7 @@ class Http:
         assert reply.status == 200, reply
         return reply.body.decode("ascii")
 
-    def get(self, path, token=None, headers=None, method="GET", timeout=2.0):
+    def get(self, path, token=None, headers=None, method="GET", timeout=30.0):
         headers = dict(headers or {})
         if token is not None:
             headers["X-aws-ec2-metadata-token"] = token

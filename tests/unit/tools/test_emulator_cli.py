@@ -25,7 +25,7 @@ class Running:
     def __init__(self, *args, python=sys.executable):
         self.proc = subprocess.Popen([python, SCRIPT, "--host", "127.0.0.1", "--port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready = select.select([self.proc.stdout], [], [], 10)[0]
+        ready = select.select([self.proc.stdout], [], [], 60)[0]
         self.line = self.proc.stdout.readline() if ready else ""
         match = URL_LINE.search(self.line)
         if not match:
@@ -36,7 +36,7 @@ class Running:
 
     def stop(self, signum=signal.SIGTERM):
         self.proc.send_signal(signum)
-        return self.proc.wait(timeout=5)
+        return self.proc.wait(timeout=60)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_hop_limit_drops_the_token_response_but_not_gets(make_emulator, http_for
 
 def test_hop_limit_high_enough_for_the_client_answers(make_emulator, http_for):
     http = http_for(make_emulator(client_hops=2, http_put_response_hop_limit=2))
-    assert http.request("PUT", "/latest/api/token", TTL, timeout=1).status == 200
+    assert http.request("PUT", "/latest/api/token", TTL, timeout=30).status == 200
 
 
 def test_a_held_token_request_is_released_on_stop(make_emulator):

@@ -68,6 +68,11 @@ def free_port(host='127.0.0.1'):
         return sock.getsockname()[1]
 
 
+# How long a server may take to start: generous, because a busy 2-core
+# machine can take tens of seconds, and waiting ends as soon as it is up.
+START_TIMEOUT = 120.0
+
+
 def wait_for(predicate, timeout, what, proc=None, log_path=None):
     """Poll PREDICATE until true; raise RuntimeError naming WHAT (with the log) otherwise."""
     deadline = time.monotonic() + timeout

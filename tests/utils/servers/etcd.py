@@ -10,10 +10,11 @@ import json
 import os
 import shutil
 import ssl
+import time
 import urllib.error
 import urllib.request
 
-from servers.common import free_port, start, stop, wait_for
+from servers.common import START_TIMEOUT, free_port, start, stop, wait_for
 
 
 def binary():
@@ -25,6 +26,30 @@ def binary():
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()
+
+
+def watch_renewals(call, lease_id, renewals=1, timeout=120.0, interval=0.2):
+    """Poll lease LEASE_ID with CALL(path, body) until its remaining TTL went back up RENEWALS times.
+
+    Renewal is told by identity, not by the clock: the same lease ID whose
+    remaining TTL rises again was renewed, however slowly the machine runs.
+    Returns {'renewals', 'readings', 'gone'}; stops early when the lease is
+    gone (TTL -1), and at TIMEOUT, a generous bound for a stuck keepalive.
+    """
+    deadline = time.monotonic() + timeout
+    readings = []
+    seen = 0
+    while time.monotonic() < deadline:
+        remaining = int(call('lease/timetolive', {'ID': lease_id}).get('TTL', -1))
+        if remaining < 0:
+            return {'renewals': seen, 'readings': readings + [remaining], 'gone': True}
+        if readings and remaining > readings[-1]:
+            seen += 1
+        readings.append(remaining)
+        if seen >= renewals:
+            break
+        time.sleep(interval)
+    return {'renewals': seen, 'readings': readings, 'gone': False}
 
 
 class Etcd:
@@ -62,7 +87,7 @@ class Etcd:
                      '--trusted-ca-file', self.tls['ca'], '--client-cert-auth']
         argv += self.extra_args
         self.proc = start(argv, self.log_path)
-        wait_for(self._healthy, 30, 'etcd', self.proc, self.log_path)
+        wait_for(self._healthy, START_TIMEOUT, 'etcd', self.proc, self.log_path)
         return self
 
     def _healthy(self):
@@ -126,6 +151,10 @@ class Etcd:
         answer = self.call('lease/timetolive', {'ID': lease_id, 'keys': True})
         return (int(answer.get('TTL', -1)), int(answer.get('grantedTTL', 0)),
                 sorted(base64.b64decode(key).decode() for key in answer.get('keys') or []))
+
+    def watch_renewals(self, lease_id, renewals=1, timeout=120.0):
+        """See watch_renewals(): how often LEASE_ID was seen renewed before TIMEOUT."""
+        return watch_renewals(self.call, lease_id, renewals, timeout)
 
     def leases(self):
         return sorted(item['ID'] for item in self.call('lease/leases', {}).get('leases') or [])

@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 
-from servers.common import free_port, start, stop, wait_for
+from servers.common import START_TIMEOUT, free_port, start, stop, wait_for
 
 CONFIG = """\
 global
@@ -55,7 +55,7 @@ def binary():
     return path
 
 
-def runtime_command(address, command, timeout=5.0):
+def runtime_command(address, command, timeout=30.0):
     """One runtime API command on a unix socket path or an (host, port) pair; HAProxy's answer."""
     family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
     with socket.socket(family) as sock:
@@ -104,7 +104,7 @@ class HAProxy:
             if os.path.exists(path):
                 os.unlink(path)
         self.proc = start([binary(), '-f', self.config_path, '-db'], self.log_path)
-        wait_for(self._ready, 15, 'haproxy', self.proc, self.log_path)
+        wait_for(self._ready, START_TIMEOUT, 'haproxy', self.proc, self.log_path)
         return self
 
     def _ready(self):

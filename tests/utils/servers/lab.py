@@ -7,6 +7,10 @@ it, so role tests start their servers there, with this script:
     lab.py up --state-dir DIR [--haproxy] [--etcd] [--web NAME]... [--ttl SECONDS]
     lab.py snapshot --state-dir DIR      # what the servers hold now, as JSON
     lab.py down --state-dir DIR
+    lab.py renewals --state-dir DIR --key KEY [--renewals N] [--timeout S]
+        waits until the lease KEY is on has been renewed N times (its TTL went
+        back up, same lease ID); prints {lease, renewals, readings, gone},
+        exits 1 when the key or lease is gone or at the timeout
     lab.py run --state-dir DIR [servers...] --steps STEPS.json
         STEPS.json: [{"argv": [...], "env": {...}}, ...]; runs each step with
         the lab up, takes a snapshot after each, writes DIR/results.json
@@ -32,8 +36,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from servers.common import alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
-from servers.etcd import Etcd  # noqa: E402
+from servers.common import START_TIMEOUT, alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
+from servers.etcd import Etcd, watch_renewals  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -65,7 +69,7 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
                                          '--port', str(port), '--log', log],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
-            wait_for(lambda port=port: port_open(port), 15, 'web server %s' % name, proc)
+            wait_for(lambda port=port: port_open(port), START_TIMEOUT, 'web server %s' % name, proc)
             lab['web'][name] = {'port': port, 'pid': proc.pid, 'log': log}
             lab['pids'].append(proc.pid)
     except BaseException:
@@ -131,7 +135,10 @@ def watch(state_dir, ttl, probe_netns):
 # -- snapshot ----------------------------------------------------------------
 
 def _probe(port, patience=3.0):
-    """A GET through a frontend; retried for up to PATIENCE seconds while not 200 (health checks take a moment)."""
+    """A GET through a frontend; retried for up to PATIENCE seconds while not 200 (health checks take a moment).
+
+    Only waits while not 200, so a generous PATIENCE costs nothing when all is well.
+    """
     deadline = time.monotonic() + patience
     while True:
         answer = _get(port)
@@ -187,6 +194,17 @@ def _etcd_snapshot(url):
     return {'keys': keys, 'leases': leases}
 
 
+def renewals(lab, key, count, timeout):
+    """{lease, renewals, readings, gone} for the lease KEY is on; see servers.etcd.watch_renewals."""
+    url = lab['etcd']['url']
+    kvs = _etcd_call(url, 'kv/range', {'key': base64.b64encode(key.encode()).decode()}).get('kvs') or []
+    if not kvs or kvs[0].get('lease', '0') == '0':
+        return {'lease': None, 'renewals': 0, 'readings': [], 'gone': True}
+    lease = kvs[0]['lease']
+    result = watch_renewals(lambda path, body: _etcd_call(url, path, body), lease, count, timeout)
+    return dict(result, lease=lease)
+
+
 def snapshot(lab):
     result = {}
     if 'haproxy' in lab:
@@ -195,7 +213,7 @@ def snapshot(lab):
         # Waiting for a 200 only makes sense while some server is in service.
         result['probes'] = {
             backend: _probe(lab['haproxy']['%s_port' % backend],
-                            3.0 if any(server['admin'] == 'ready' for server in result['haproxy'][backend].values())
+                            60.0 if any(server['admin'] == 'ready' for server in result['haproxy'][backend].values())
                             else 0)
             for backend in ('app', 'slots')}
     if 'etcd' in lab:
@@ -241,7 +259,7 @@ def run(state_dir, steps, **servers):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'run', 'watch'])
+    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'run', 'watch', 'renewals'])
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--haproxy', action='store_true')
     parser.add_argument('--etcd', action='store_true')
@@ -249,6 +267,9 @@ def main(argv=None):
     parser.add_argument('--steps', help='JSON file of steps for `run`')
     parser.add_argument('--ttl', type=float, default=1800, help='stop the lab after this many seconds at the latest')
     parser.add_argument('--probe-netns', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--key', help='for `renewals`: the key whose lease to watch')
+    parser.add_argument('--renewals', type=int, default=1, help='for `renewals`: how many renewals to wait for')
+    parser.add_argument('--timeout', type=float, default=120, help='for `renewals`: give up after this many seconds')
     args = parser.parse_args(argv)
     servers = dict(haproxy=args.haproxy, etcd=args.etcd, web=args.web)
     if args.command == 'up':
@@ -259,6 +280,10 @@ def main(argv=None):
         with open(args.steps, encoding='utf-8') as handle:
             steps = json.load(handle)
         run(args.state_dir, steps, **servers)
+    elif args.command == 'renewals':
+        result = renewals(load(args.state_dir), args.key, args.renewals, args.timeout)
+        print(json.dumps(result))
+        return 0 if result['renewals'] >= args.renewals and not result['gone'] else 1
     elif args.command == 'watch':
         watch(args.state_dir, args.ttl, args.probe_netns)
     else:

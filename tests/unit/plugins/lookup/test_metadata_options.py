@@ -83,7 +83,7 @@ def test_hop_limit_is_named_and_fails_within_seconds(lookup, make_emulator):
     started = time.monotonic()
     with pytest.raises(AnsibleError, match="HttpPutResponseHopLimit.*--http-put-response-hop-limit 2"):
         lookup.run(["instance-id"], variables={}, endpoint=emulator.url, timeout=0.3)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # far below the 20 s deadline
     assert emulator.count("GET") == 0
 
 
@@ -92,7 +92,7 @@ def test_not_on_ec2_fails_fast_with_advice(lookup, unanswered_port):
     with pytest.raises(AnsibleError, match="No instance metadata service answered.*not look like an EC2 instance"
                                            ".*AWS_EC2_METADATA_DISABLED=true"):
         lookup.run(["instance-id"], variables={}, endpoint="http://127.0.0.1:%d" % unanswered_port, timeout=0.3)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # far below the 20 s deadline
 
 
 def test_nothing_listening_fails_after_the_retries(lookup, closed_port):

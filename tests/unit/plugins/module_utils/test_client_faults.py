@@ -3,6 +3,7 @@ unreachable endpoints, slow answers, proxies in the environment."""
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -66,7 +67,8 @@ def test_retries_stop_at_the_total_timeout(make_emulator, make_client):
     started = time.monotonic()
     with pytest.raises(ImdsThrottledError):
         client.get("meta-data/instance-id")
-    assert time.monotonic() - started < 3
+    # The 1 s deadline holds; the bound only leaves room for a loaded machine.
+    assert time.monotonic() - started < 8
     # Backoff spaces the attempts out: 20 retries would need far more time.
     assert emulator.count() < 21
 
@@ -89,26 +91,27 @@ def test_refused_connections_are_reported_after_the_retries(make_client, closed_
 
 
 def test_a_silent_endpoint_fails_fast_without_retries(make_client, unanswered_port):
-    # Retrying would take at least 4 x 0.3 s; one attempt takes 0.3 s.
-    client = make_client("http://127.0.0.1:%d" % unanswered_port, timeout=0.3, retries=3)
+    # Retrying would take at least 4 x 3 s; one attempt takes 3 s. The gap
+    # between the two leaves room for a loaded machine.
+    client = make_client("http://127.0.0.1:%d" % unanswered_port, timeout=3, retries=3, total_timeout=60)
     started = time.monotonic()
     with pytest.raises(ImdsUnreachableError) as caught:
         client.read_tree("meta-data/")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 9
     message = caught.value.message
-    assert "within 0.3 s" in message
+    assert "within 3" in message
     assert "does not look like an EC2 instance" in message
     assert "AWS_EC2_METADATA_DISABLED=true" in message
 
 
 def test_parallel_reads_off_ec2_fail_once_not_once_per_thread(make_client, unanswered_port):
-    client = make_client("http://127.0.0.1:%d" % unanswered_port, timeout=0.3, max_concurrency=8)
+    client = make_client("http://127.0.0.1:%d" % unanswered_port, timeout=3, max_concurrency=8, total_timeout=60)
     paths = ["meta-data/%s" % name for name in ("ami-id", "hostname", "instance-id", "instance-type", "mac")]
     started = time.monotonic()
     with pytest.raises(ImdsUnreachableError):
         client.get_many(paths)
-    # Threads waiting for the token share its failure: about 0.3 s, not 5 x 0.3 s.
-    assert time.monotonic() - started < 1.0
+    # Threads waiting for the token share its failure: about 3 s, not 5 x 3 s.
+    assert time.monotonic() - started < 9
 
 
 def test_a_transient_token_failure_is_retried_by_the_next_call(make_emulator, make_client):
@@ -122,16 +125,25 @@ def test_a_transient_token_failure_is_retried_by_the_next_call(make_emulator, ma
 
 
 def test_slow_reads_are_retried_and_recover(emulator, make_client):
-    client = make_client(emulator, timeout=0.2, retries=5, total_timeout=5)
+    client = make_client(emulator, timeout=0.5, retries=10, total_timeout=120)
     client.get("meta-data/instance-id")
-    emulator.configure(latency=0.6)
-    timer = threading.Timer(0.3, emulator.configure, kwargs={"latency": 0.0})
-    timer.start()
+    emulator.configure(latency=5)
+    # Recover once two slow attempts were sent (counted, not timed: the
+    # emulator logs a request when it answers, so count what was sent).
+    stop = threading.Event()
+
+    def recover():
+        while not stop.is_set() and client.request_count < 4:
+            time.sleep(0.05)
+        emulator.configure(latency=0.0)
+
+    helper = threading.Thread(target=recover, daemon=True)
+    helper.start()
     try:
         assert client.get_text("meta-data/ami-id") == "ami-0abcdef1234567890"
     finally:
-        timer.cancel()
-    # The emulator logs a request when it answers, so count what was sent.
+        stop.set()
+        helper.join(10)
     assert client.request_count >= 4
 
 
@@ -203,8 +215,12 @@ def proxy_everything(monkeypatch):
 
 def test_proxy_settings_are_never_used(emulator, make_client, proxy_everything):
     # The fake proxy does catch a client that honours the environment ...
-    with pytest.raises(Exception):
-        urllib.request.urlopen(emulator.url + "/latest/meta-data/", timeout=2)
+    # (its 502, not a timeout: a loaded machine may be slow to run the proxy's thread).
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        # A fresh opener reads the proxy variables now; urlopen() reuses one
+        # built by whichever test called it first.
+        urllib.request.build_opener().open(emulator.url + "/latest/meta-data/", timeout=60)
+    assert caught.value.code == 502
     assert proxy_everything.hits == 1
     # ... and sees nothing from ours.
     client = make_client(emulator)

@@ -152,6 +152,27 @@ def test_instance_id_is_checked(run_module, service_id):
     assert 'must be 1 to 64 characters' in result['msg']
 
 
+# Metadata served with a trailing newline must not reach Cloud Map: the message
+# shows the value as Python writes it, so the newline is visible.
+@pytest.mark.parametrize('field, value', [
+    ('instance_id', INSTANCE_ID + '\n'),
+    ('instance_id', INSTANCE_ID + ' '),
+    ('attributes', dict(ATTRIBUTES, AWS_INSTANCE_IPV4='10.0.1.25\n')),
+    ('attributes', dict(ATTRIBUTES, VPC_ID='vpc-0a1b2c3d4e5f60718\n')),
+])
+def test_values_ending_in_a_newline_are_refused_before_any_change(run_module, aws, service_id, field, value):
+    result = run_module(cloudmap_instance, **args(service_id, **{field: value}))
+    assert result.failed
+    assert (repr(value) if field == 'instance_id' else '\\n') in result['msg']
+    assert instances(aws, service_id) == []
+
+
+def test_a_service_id_ending_in_a_newline_is_refused(run_module, service_id):
+    result = run_module(cloudmap_instance, **args(service_id + '\n'))
+    assert result.failed
+    assert repr(service_id + '\n') in result['msg']
+
+
 # -- comparison rules for attributes Cloud Map consumes or fills in ------------
 
 def test_init_health_status_alone_is_no_difference():
