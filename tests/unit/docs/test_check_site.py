@@ -62,7 +62,7 @@ def page_like(width=160, height=120):
 @pytest.mark.parametrize("filter_type", [0, 1])
 def test_a_blank_screenshot_is_reported(tmp_path, channels, filter_type):
     path = tmp_path / "blank.png"
-    write_png(str(path), [[(255, 255, 255)] * 160 for _ in range(120)], channels, filter_type)
+    write_png(str(path), [[(255, 255, 255)] * 160] * 120, channels, filter_type)
     problems = check_site.check_screenshot(str(path))
     assert any("colours" in p for p in problems)
     assert any("differ from the background" in p for p in problems)
