@@ -135,10 +135,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-keys:
+written:
   description:
     - The keys and their values as written (in check mode, as they would be); an empty dict after O(state=absent).
+    - Version 1.0.0 returned this as C(keys), which is still returned, but only as C(result['keys']) because
+      C(result.keys) is the dict method in Jinja. C(keys) will be removed in 2.0.0; use RV(written).
   returned: always
+  version_added: 1.1.0
   type: dict
   sample: {"/skydns/local/skydns/web/i-0123456789abcdef0": "{\"host\":\"10.0.1.25\",\"port\":8080,\"ttl\":30}"}
 lease:
@@ -269,13 +272,17 @@ def run(module, client):
 
     if params['state'] == 'absent':
         changed, revoked = absent(module, client, current)
-        return dict(changed=changed, keys={}, lease=None, revoked_leases=revoked,
-                    diff=dict(before=before, after={}))
+        return outcome(changed, {}, None, revoked, diff=dict(before=before, after={}))
 
     changed, lease, revoked = present(module, client, wanted, current)
     after = text(dict((key, encode(value)) for key, value in wanted.items()))
-    return dict(changed=changed, keys=after, lease=lease, revoked_leases=revoked,
-                diff=dict(before=before, after=after))
+    return outcome(changed, after, lease, revoked, diff=dict(before=before, after=after))
+
+
+def outcome(changed, written, lease, revoked, diff):
+    # 'keys' is the 1.0.0 name of 'written'; Jinja resolves result.keys to the
+    # dict method, so it is kept only for result['keys'] until 2.0.0.
+    return dict(changed=changed, written=written, keys=written, lease=lease, revoked_leases=revoked, diff=diff)
 
 
 def main():

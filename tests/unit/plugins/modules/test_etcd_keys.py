@@ -237,7 +237,7 @@ def test_absent_deletes_the_keys_revokes_the_lease_and_tolerates_already_gone(ru
     again = run_module(module, **args(etcd, names_only, state='absent'))
 
     assert removed['changed'] is True
-    assert removed['keys'] == {}
+    assert removed['written'] == removed['keys'] == {}
     assert removed['revoked_leases'] == [lease]
     assert set(removed['diff']['before']) == set(keys) and removed['diff']['after'] == {}
     assert stored(etcd, keys) == {}
