@@ -9,7 +9,6 @@ import socket
 import sys
 
 import pytest
-from hypothesis.configuration import set_hypothesis_home_dir
 
 from collection_path import REPO_ROOT
 
@@ -17,9 +16,6 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 
 import imds_emulator  # noqa: E402  pylint: disable=wrong-import-position
 
-# Property tests keep their example database and caches with the other test
-# output, not in a .hypothesis/ directory at the top of the checkout.
-set_hypothesis_home_dir(os.path.join(REPO_ROOT, ".tmp", "hypothesis"))
 
 
 @pytest.fixture

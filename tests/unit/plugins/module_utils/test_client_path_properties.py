@@ -5,12 +5,16 @@ a path that passes validation stays inside /latest/ once the server
 resolves it, carries nothing that could change the request line or a
 header, and a listing entry can only ever add one plain segment.
 """
+import os
 import posixpath
 import re
 import string
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from collection_path import REPO_ROOT
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._client import (
     MAX_LISTING_ENTRIES,
@@ -21,6 +25,12 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._client import (
 )
 from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsPathError, ImdsResponseError
 from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_terms import TermRefusedError, plan_term
+
+# The example database and caches stay with the other test output, not in a
+# .hypothesis/ directory at the top of the checkout. Set here, not in a
+# conftest, so that the other unit tests run where hypothesis is not
+# installed (the per-release virtualenvs of make compat).
+set_hypothesis_home_dir(os.path.join(REPO_ROOT, ".tmp", "hypothesis"))
 
 SEGMENT_CHARS = string.ascii_letters + string.digits + "-_.:,=+@"
 segments = st.text(alphabet=SEGMENT_CHARS, min_size=1, max_size=20).filter(lambda s: s not in (".", ".."))
