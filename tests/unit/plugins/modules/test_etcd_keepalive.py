@@ -196,7 +196,8 @@ class FakeGateway:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST  # noqa: N815  a followed 302 arrives as GET
+            # A followed redirect arrives as a GET.
+            do_GET = do_POST  # noqa: N815
 
             def log_message(self, *_args):
                 pass
