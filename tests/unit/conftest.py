@@ -17,7 +17,6 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402  pylint: disable=wrong-import-position
 
 
-
 @pytest.fixture
 def make_emulator():
     """make_emulator(data=None, host='127.0.0.1', emulator_class=Emulator, **knobs).
