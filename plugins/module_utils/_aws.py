@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+# Deadline is part of this module's interface for the AWS modules.
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline  # noqa: F401 pylint: disable=unused-import
 
 try:
     import boto3
@@ -147,26 +149,6 @@ def call(method, **kwargs):
         raise AwsError(describe_error(exc), code=error_code(exc)) from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise AwsError(describe_error(exc)) from exc
-
-
-class Deadline:
-    """A monotonic deadline for bounded waits."""
-
-    def __init__(self, seconds, clock=time.monotonic, sleep=time.sleep):
-        self._clock = clock
-        self._sleep = sleep
-        self.seconds = seconds
-        self.end = clock() + seconds
-
-    def remaining(self):
-        return max(0.0, self.end - self._clock())
-
-    def expired(self):
-        return self.remaining() <= 0
-
-    def pause(self, interval):
-        """Sleep INTERVAL seconds, or less if the deadline comes first."""
-        self._sleep(min(interval, self.remaining()))
 
 
 def paginate(client, operation, **kwargs):

@@ -28,6 +28,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
     ImdsConfigError,
     ImdsDeadlineError,
@@ -331,21 +332,6 @@ def check_settings(allow_imdsv1, timeout, retries, total_timeout, token_ttl, max
     )
 
 
-class _Deadline(object):
-    """The overall time budget of one public call, shared by its threads."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-        self.started = time.monotonic()
-        self.at = self.started + seconds
-
-    def remaining(self):
-        return self.at - time.monotonic()
-
-    def elapsed(self):
-        return time.monotonic() - self.started
-
-
 class _DeadlineReached(Exception):
     """The call's deadline, not the per-read timeout, stopped a socket operation.
 
@@ -563,7 +549,7 @@ class ImdsClient(object):
     def _start(self):
         if self.disabled:
             raise ImdsDisabledError.by_environment()
-        return _Deadline(self.total_timeout)
+        return Deadline(self.total_timeout)
 
     def _checked(self, path, allow_credentials):
         path = validate_path(path)

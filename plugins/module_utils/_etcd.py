@@ -15,13 +15,13 @@ strings. Checked against etcd 3.4, whose gateway answers under /v3.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import ssl
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.addresses import is_loopback
 
 ETCD_ARGSPEC = dict(
     url=dict(type='str', required=True),
@@ -54,15 +54,6 @@ def b64(data):
 
 def unb64(text):
     return base64.b64decode(text or '')
-
-
-def is_loopback(host):
-    if host == 'localhost':
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EtcdClient:

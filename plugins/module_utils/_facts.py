@@ -27,6 +27,7 @@ import copy
 import json
 import re
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.json_text import loads_strict
 from ansible_collections.cloudmeta.imds.plugins.module_utils._user_data import MAX_DECOMPRESSED, decompress
 
 GROUPS = (
@@ -439,15 +440,11 @@ def _snake(name):
     return _CAMEL_BOUNDARY.sub('_', str(name)).replace('-', '_').lower()
 
 
-def _reject_constant(name):
-    raise ValueError('%s is not valid JSON' % name)
-
-
 def _json_value(text):
     if not isinstance(text, str):
         return None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return loads_strict(text)
     except (ValueError, RecursionError):
         return None
 

@@ -28,10 +28,9 @@ keyword and ``-c``, and Ansible fills in the keyword or ``-c`` otherwise.
 
 from __future__ import annotations
 
-import ipaddress
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.addresses import is_loopback
 
 _LOCAL_CONNECTIONS = frozenset(('local', 'ansible.builtin.local', 'ansible.legacy.local'))
-_LOOPBACK_NAMES = frozenset(('localhost', 'localhost.localdomain', 'localhost6', 'ip6-localhost'))
 
 
 def task_host(variables):
@@ -47,16 +46,6 @@ def task_host(variables):
         connection = delegate_vars.get('ansible_connection') or variables.get('ansible_connection')
         return (str(delegate_name), connection, delegate_vars.get('ansible_host') or delegate_name)
     return (str(name), variables.get('ansible_connection'), variables.get('ansible_host') or name)
-
-
-def is_loopback(address):
-    text = str(address).strip().strip('[]').lower()
-    if text in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        return False
 
 
 def remote_host_name(variables):

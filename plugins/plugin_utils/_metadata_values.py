@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import base64
-import json
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.json_text import loads_strict
 # The facts module's user-data decoding, so both report the same text.
 from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import user_data_facts
 
@@ -49,7 +49,7 @@ def user_data_value(body, encoding):
 def parse_json_leaf(term, text):
     """TEXT parsed as JSON; TERM names the value in the error."""
     try:
-        return _loads(text)
+        return loads_strict(text)
     except ValueError as exc:
         raise MetadataValueError("Term %r is not JSON (%s); drop parse_json for this term." % (term, exc))
 
@@ -64,20 +64,9 @@ def parse_json_tree(node):
         return dict((key, parse_json_tree(value)) for key, value in node.items())
     if isinstance(node, str) and node.lstrip()[:1] in ('{', '['):
         try:
-            value = _loads(node)
+            value = loads_strict(node)
         except ValueError:
             return node
         if isinstance(value, (dict, list)):
             return value
     return node
-
-
-def _reject_constant(name):
-    raise ValueError('%s is not valid JSON' % name)
-
-
-def _loads(text):
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError('nested too deeply')
