@@ -134,6 +134,22 @@ def _iso(when):
     return when.strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def _event_date(when):
+    """The date form of scheduled events, '21 Jan 2019 09:00:43 GMT', whatever the locale."""
+    return '%d %s %s GMT' % (when.day, _MONTHS[when.month - 1], when.strftime('%Y %H:%M:%S'))
+
+
+def _maintenance_event(code, not_before_in):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    not_before = now + datetime.timedelta(seconds=not_before_in)
+    return {'Code': code, 'Description': 'Emulated %s' % code, 'EventId': 'instance-event-%s' % secrets.token_hex(8),
+            'NotBefore': _event_date(not_before), 'NotAfter': _event_date(not_before + datetime.timedelta(hours=2)),
+            'State': 'active'}
+
+
 def _fake_blob(label, wrap=False):
     """Well-formed base64 that decodes to an honest 'not real' notice."""
     text = base64.b64encode(('cloudmeta.imds emulator %s: not a real AWS signature. ' % label).encode() * 3).decode()
@@ -427,6 +443,12 @@ CHOICES = {
     'http_protocol_ipv6': ('enabled', 'disabled'),
     'fault_path': ('all', 'token'),
     'spot_action': ('terminate', 'stop', 'hibernate'),
+    'autoscaling_state': (None, 'Pending', 'Pending:Wait', 'Pending:Proceed', 'InService', 'Standby', 'Detached',
+                          'Terminated', 'Warmed:Running', 'Warmed:Stopped', 'Warmed:Hibernated', 'Warmed:Terminated'),
+    'autoscaling_next_state': ('Terminated', 'Warmed:Running', 'Warmed:Stopped', 'Warmed:Hibernated',
+                               'Warmed:Terminated', 'Standby', 'Detached', 'InService'),
+    'maintenance_code': ('instance-stop', 'instance-reboot', 'system-reboot', 'system-maintenance',
+                         'instance-retirement'),
 }
 DEFAULT_KNOBS = {
     'http_tokens': 'required',
@@ -446,6 +468,13 @@ DEFAULT_KNOBS = {
     'spot_action_after': None,
     'spot_action': 'terminate',
     'rebalance_after': None,
+    # None: not in an Auto Scaling group (autoscaling/ is absent).
+    'autoscaling_state': None,
+    'autoscaling_state_after': None,
+    'autoscaling_next_state': 'Terminated',
+    'maintenance_after': None,
+    'maintenance_code': 'instance-stop',
+    'maintenance_not_before': 600.0,
 }
 # These shape the listening sockets, so they cannot change once started.
 START_ONLY_KNOBS = ('http_protocol_ipv6', 'ipv6_host', 'boot_refusals')
@@ -469,7 +498,7 @@ def validate_knob(name, value):
         raise ValueError('unknown emulator option %r; known: %s' % (name, ', '.join(sorted(DEFAULT_KNOBS))))
     if name in CHOICES:
         if value not in CHOICES[name]:
-            raise ValueError('%s must be one of %s, got %r' % (name, ', '.join(CHOICES[name]), value))
+            raise ValueError('%s must be one of %s, got %r' % (name, ', '.join(map(str, CHOICES[name])), value))
         return value
     if name == 'no_imdsv2':
         if not isinstance(value, bool):
@@ -494,7 +523,9 @@ def validate_knob(name, value):
         if value is not None and value <= 0:
             raise ValueError('token_ttl_cap must be > 0, got %r' % (value,))
         return value
-    # spot_action_after, rebalance_after
+    if name == 'maintenance_not_before':
+        return float(_number(name, value, 0))
+    # spot_action_after, rebalance_after, autoscaling_state_after, maintenance_after
     return _number(name, value, 0, optional=True)
 
 
@@ -597,6 +628,9 @@ class Emulator(object):
         self._spot_notice = None
         self._rebalance_at = None
         self._rebalance_notice = None
+        self._autoscaling_at = None
+        self._maintenance_at = None
+        self._maintenance_event = None
         self.configure(**knobs)
 
     # -- lifecycle ---------------------------------------------------------
@@ -729,6 +763,13 @@ class Emulator(object):
             after = self._knobs['rebalance_after']
             self._rebalance_at = None if after is None else now + after
             self._rebalance_notice = None
+        if changed is None or 'autoscaling_state_after' in changed:
+            after = self._knobs['autoscaling_state_after']
+            self._autoscaling_at = None if after is None else now + after
+        if changed is None or {'maintenance_after', 'maintenance_code', 'maintenance_not_before'} & set(changed):
+            after = self._knobs['maintenance_after']
+            self._maintenance_at = None if after is None else now + after
+            self._maintenance_event = None
 
     @property
     def requests(self):
@@ -976,6 +1017,21 @@ class Emulator(object):
             recommendations['rebalance'] = self._rebalance_notice
             events['recommendations'] = recommendations
             view['events'] = events
+        state = knobs['autoscaling_state']
+        if self._autoscaling_at is not None and now >= self._autoscaling_at:
+            state = knobs['autoscaling_next_state']
+        if state is not None:
+            autoscaling = dict(view.get('autoscaling') or {})
+            autoscaling['target-lifecycle-state'] = state
+            view['autoscaling'] = autoscaling
+        if self._maintenance_at is not None and now >= self._maintenance_at:
+            if self._maintenance_event is None:
+                self._maintenance_event = _maintenance_event(knobs['maintenance_code'], knobs['maintenance_not_before'])
+            events = dict(view.get('events') or {})
+            maintenance = dict(events.get('maintenance') or {})
+            maintenance['scheduled'] = list(maintenance.get('scheduled') or []) + [self._maintenance_event]
+            events['maintenance'] = maintenance
+            view['events'] = events
         return view
 
     # -- control endpoints -------------------------------------------------
@@ -1114,6 +1170,18 @@ def build_parser():
                        help='the action in the spot notice (default terminate)')
     group.add_argument('--rebalance-after', type=_non_negative_float, default=None, metavar='SECONDS',
                        help='events/recommendations/rebalance appears after SECONDS')
+    group.add_argument('--autoscaling-state', choices=CHOICES['autoscaling_state'][1:], default=None,
+                       help='serve autoscaling/target-lifecycle-state with this state (default: not in a group, 404)')
+    group.add_argument('--autoscaling-state-after', type=_non_negative_float, default=None, metavar='SECONDS',
+                       help='after SECONDS the lifecycle state becomes --autoscaling-next-state')
+    group.add_argument('--autoscaling-next-state', choices=CHOICES['autoscaling_next_state'], default='Terminated',
+                       help='the state --autoscaling-state-after switches to (default Terminated)')
+    group.add_argument('--maintenance-after', type=_non_negative_float, default=None, metavar='SECONDS',
+                       help='an active event appears in events/maintenance/scheduled after SECONDS')
+    group.add_argument('--maintenance-code', choices=CHOICES['maintenance_code'], default='instance-stop',
+                       help='the Code of that event (default instance-stop)')
+    group.add_argument('--maintenance-not-before', type=_non_negative_float, default=600.0, metavar='SECONDS',
+                       help='its NotBefore, SECONDS after it appears (default 600)')
     return parser
 
 
