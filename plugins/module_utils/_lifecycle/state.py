@@ -42,6 +42,10 @@ class AgentState:
         while len(self.done) > MAX_ENTRIES:
             del self.done[next(iter(self.done))]
 
+    def forget(self, key):
+        """Forget KEY, so that the same notice acts again when it comes back (a warm pool instance leaving twice)."""
+        self.done.pop(key, None)
+
     def to_json(self):
         return json.dumps({'version': VERSION, 'done': self.done}, indent=1, sort_keys=False) + '\n'
 
