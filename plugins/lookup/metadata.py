@@ -142,12 +142,12 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsConfigError,
     ImdsError,
     ImdsNotFoundError,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._options import ConnectionOptions
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import ConnectionOptions
 from ansible_collections.cloudmeta.imds.plugins.plugin_utils._controller import remote_host_name
 from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_terms import (
     DIRECTORY,

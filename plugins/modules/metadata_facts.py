@@ -623,15 +623,15 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.facts import (
     assemble_tree,
     plan_reads,
     resolve_gather_subset,
     shape_facts,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._legacy_facts import legacy_facts
-from ansible_collections.cloudmeta.imds.plugins.module_utils._options import ConnectionOptions, connection_argspec
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts import legacy_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import ConnectionOptions, connection_argspec
 
 
 def read_instance_tree(client, plan):

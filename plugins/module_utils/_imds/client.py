@@ -5,67 +5,50 @@
 # FOR INTERNAL COLLECTION USE ONLY
 # The interface may change at any time without notice.
 
-"""The one IMDS client of the collection: HTTP, tokens, retries, path safety.
+"""The one IMDS client of the collection: tokens, retries, and the parallel crawler.
 
 Standard library only, Python 3.8+, because it runs on managed hosts.
-http.client is used rather than urllib so that no proxy setting can ever
-apply and every header sent is one written here.
+Each request goes out through transport.py; which paths may be requested
+is decided in paths.py, the settings are validated in settings.py.
 """
 
 from __future__ import annotations
 
 import collections
-import errno
-import http.client
-import ipaddress
 import os
 import random
 import re
-import socket
-import ssl
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from urllib.parse import urlsplit
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
-    ImdsConfigError,
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsDeadlineError,
     ImdsDisabledError,
     ImdsError,
     ImdsHopLimitError,
     ImdsNotFoundError,
-    ImdsPathError,
     ImdsResponseError,
     ImdsThrottledError,
     ImdsTokenError,
     ImdsUnreachableError,
     MODIFY_OPTIONS,
 )
-
-DEFAULT_ENDPOINT = "http://169.254.169.254"
-DEFAULT_ENDPOINT_IPV6 = "http://[fd00:ec2::254]"
-
-ENV_DISABLED = "AWS_EC2_METADATA_DISABLED"
-ENV_ENDPOINT = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
-ENV_ENDPOINT_MODE = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import (
+    as_directory,
+    checked_path,
+    child_of,
+    is_credential_dir,
+    listing_entries,
+    redirect_target,
+)
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import ImdsSettings, is_disabled
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.transport import USER_AGENT, Retry, Transport
 
 TOKEN_PATH = "api/token"
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
-USER_AGENT = "cloudmeta.imds"
-MAX_TOKEN_TTL = 21600
-
-# Entries below these directories are IAM credentials: their names (the role)
-# are listed, their values never fetched. identity-credentials/<kind>/ also
-# covers kinds AWS may add after "ec2". Case-insensitive: a server that
-# ignores case must not be a way round.
-_CREDENTIAL_DIR_RE = re.compile(
-    r"\Ameta-data/(?:iam/security-credentials(?:-extended)?|identity-credentials/(?:[^/]+/)+security-credentials)/",
-    re.IGNORECASE,
-)
-PUBLIC_KEYS_DIR = "meta-data/public-keys/"
 
 # Refused or reset connections and 5xx: full-jitter exponential backoff,
 # 0.1 s doubling, capped (the AWS SDKs' backoff for transient errors).
@@ -81,363 +64,18 @@ THROTTLE_BACKOFF_CAP = 20.0
 # the expiry; capped at a quarter of the TTL so a short token is still used.
 TOKEN_RENEW_MARGIN = 60.0
 
-# Real answers are small (user data is at most 16 KiB); anything far larger
-# is not IMDS, and must not exhaust a managed host's memory.
-MAX_BODY = 1024 * 1024
 # The real tree is at most 6 levels deep; a deeper one is a server looping.
 MAX_TREE_DEPTH = 16
 MAX_REDIRECTS = 3
-MAX_PATH_LENGTH = 1024
-# The widest real listings (tags, block devices, network interfaces) hold
-# tens of entries and a whole instance a few hundred; these bound the
-# memory and the requests one read may take, whatever a listing says.
-MAX_LISTING_ENTRIES = 1000
+# A whole real instance lists a few hundred entries; these bound the memory
+# and the requests one read may take, whatever the listings say.
 MAX_READ_ENTRIES = 5000
 MAX_READ_BYTES = 4 * 1024 * 1024
-# Redirects are followed only within the tree the request was in.
-_TREES = ("meta-data/", "dynamic/", "user-data")
 
-# Tag keys served by IMDS match [0-9a-zA-Z-_+=,.@:]; every other real
-# metadata name fits the same set.
-# Always used with fullmatch: '$' would also match before a trailing newline.
-_SEGMENT_RE = re.compile(r"[0-9A-Za-z_.:,=+@-]+")
-_URL_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:/")
-_PUBLIC_KEY_ENTRY_RE = re.compile(r"\A([0-9]+)=")
 # Tokens go into a header: printable ASCII without spaces, nothing else.
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4096}")
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-_FAIL_FAST_ERRNOS = frozenset(
-    code
-    for code in (
-        getattr(errno, "ENETUNREACH", None),
-        getattr(errno, "EHOSTUNREACH", None),
-        getattr(errno, "ENETDOWN", None),
-        getattr(errno, "EHOSTDOWN", None),
-        getattr(errno, "EADDRNOTAVAIL", None),
-    )
-    if code is not None
-)
-
-
-def validate_path(term):
-    """Return TERM as a plain relative metadata path, or raise ImdsPathError.
-
-    Accepted: segments of letters, digits and ``-_.:,=+@`` joined by ``/``,
-    with one optional trailing ``/`` meaning "directory". Anything that
-    could leave the metadata tree or the host is refused.
-    """
-    if not isinstance(term, str):
-        raise ImdsPathError(term, "it is a %s, not a string" % type(term).__name__)
-    if not term:
-        raise ImdsPathError(term, "it is empty")
-    if len(term) > MAX_PATH_LENGTH:
-        raise ImdsPathError(term[:40] + "...", "it is longer than %d characters" % MAX_PATH_LENGTH)
-    if _URL_RE.match(term):
-        raise ImdsPathError(term, "it is a URL; give a path inside the metadata tree")
-    for char in term:
-        if char == "/" or _SEGMENT_RE.fullmatch(char):
-            continue
-        raise ImdsPathError(term, _describe_bad_char(char))
-    if term.startswith("/"):
-        raise ImdsPathError(term, "it starts with '/'; paths are relative")
-    body = term[:-1] if term.endswith("/") else term
-    for segment in body.split("/"):
-        if segment == "":
-            raise ImdsPathError(term, "it has an empty segment ('//')")
-        if segment in (".", ".."):
-            raise ImdsPathError(term, "it has a '%s' segment" % segment)
-    return str(term)
-
-
-def listing_entries(body, path, endpoint):
-    """The entries of a directory listing BODY (bytes) served for PATH, as served.
-
-    One entry per line, blank lines dropped; more than MAX_LISTING_ENTRIES
-    is an ImdsResponseError naming PATH. Entries are untrusted: child_of()
-    decides which may be requested.
-    """
-    text = body.decode("utf-8", errors="replace")
-    entries = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
-    if len(entries) > MAX_LISTING_ENTRIES:
-        raise ImdsResponseError(
-            "The instance metadata service at %s listed %d entries in %s, more than the %d "
-            "one listing may hold; real instance metadata lists at most tens. Check the "
-            "endpoint option." % (endpoint, len(entries), path, MAX_LISTING_ENTRIES)
-        )
-    return entries
-
-
-def child_of(directory, entry):
-    """(key, path, is_directory) for one listed ENTRY of DIRECTORY, or None if it is not a plain name.
-
-    DIRECTORY is a validated path ending in '/'. The key is the name the
-    tree uses; the path is always DIRECTORY plus exactly one plain segment
-    (and '/' for a directory), so no listing can lead a read out of its tree.
-    public-keys/ lists '0=name', whose contents live under 'public-keys/0/'.
-    """
-    is_dir = entry.endswith("/")
-    name = entry[:-1] if is_dir else entry
-    if directory == PUBLIC_KEYS_DIR:
-        public_key = _PUBLIC_KEY_ENTRY_RE.match(name)
-        if public_key:
-            return name, directory + public_key.group(1) + "/", True
-    if not _SEGMENT_RE.fullmatch(name) or name in (".", ".."):
-        return None
-    return name, directory + name + ("/" if is_dir else ""), is_dir
-
-
-def _describe_bad_char(char):
-    if char == "?":
-        return "a query string ('?') is not allowed"
-    if char == "#":
-        return "a fragment ('#') is not allowed"
-    if char == "%":
-        return "percent-encoding ('%') is not allowed"
-    if char == "\\":
-        return "a backslash is not allowed"
-    if char.isspace():
-        return "whitespace is not allowed"
-    if ord(char) < 32 or ord(char) == 127:
-        return "control character %r is not allowed" % char
-    return "character %r is not allowed (use letters, digits and -_.:,=+@)" % char
-
-
-def is_credential_path(path):
-    """True when PATH (relative to /latest/) names a credential value.
-
-    The credential directories themselves (which list role names) are not
-    credential values.
-    """
-    match = _CREDENTIAL_DIR_RE.match(path)
-    return match is not None and match.end() < len(path)
-
-
-def is_credential_dir(path):
-    """True when PATH (relative to /latest/) is a directory whose entries are credentials."""
-    match = _CREDENTIAL_DIR_RE.match(path)
-    return match is not None and match.end() == len(path)
-
-
-def _config_error(source, value, reason):
-    return ImdsConfigError("Invalid %s %r: %s." % (source, value, reason))
-
-
-def check_endpoint(url, source="endpoint"):
-    """Validate an endpoint URL; return it without a trailing slash.
-
-    A path component is kept as a prefix before ``/latest/``, as botocore
-    does, so one AWS_EC2_METADATA_SERVICE_ENDPOINT works for both.
-    """
-    if not isinstance(url, str):
-        raise _config_error(source, url, "it must be a string")
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
-        raise _config_error(source, url, "it contains whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        # Newer Pythons check bracketed hosts while splitting.
-        raise _config_error(source, url, "the bracketed host is not an IPv6 address" if "[" in url else "it is not a URL")
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise _config_error(source, url, "it must be an http:// or https:// URL")
-    netloc = parts.netloc
-    if not netloc:
-        raise _config_error(source, url, "it has no host")
-    if "@" in netloc:
-        raise _config_error(source, url, "user information is not allowed")
-    if "?" in url or "#" in url:
-        raise _config_error(source, url, "a query or fragment is not allowed")
-    if netloc.startswith("["):
-        closing = netloc.find("]")
-        literal = netloc[1:closing] if closing > 0 else ""
-        try:
-            ipaddress.IPv6Address(literal.split("%", 1)[0])
-        except ValueError:
-            raise _config_error(source, url, "the bracketed host is not an IPv6 address")
-    elif netloc.count(":") > 1:
-        raise _config_error(source, url, "an IPv6 address must be in brackets, e.g. http://[fd00:ec2::254]")
-    try:
-        parts.port
-    except ValueError:
-        raise _config_error(source, url, "the port is not a number from 0 to 65535")
-    if not parts.hostname:
-        raise _config_error(source, url, "it has no host")
-    prefix = parts.path.rstrip("/")
-    if prefix:
-        for segment in prefix[1:].split("/"):
-            if not _SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
-                raise _config_error(source, url, "its path must be plain segments of letters, digits and -_.:,=+@")
-    return "%s://%s%s" % (scheme, netloc, prefix)
-
-
-def check_endpoint_mode(mode, source="endpoint_mode"):
-    """Return 'ipv4' or 'ipv6'; like botocore, any case is accepted."""
-    if not isinstance(mode, str) or mode.lower() not in ("ipv4", "ipv6"):
-        raise _config_error(source, mode, "use IPv4 or IPv6")
-    return mode.lower()
-
-
-def resolve_endpoint(endpoint=None, endpoint_mode=None, environ=None):
-    """The base URL: explicit option, else environment, else mode default."""
-    environ = os.environ if environ is None else environ
-    if endpoint_mode not in (None, ""):
-        mode = check_endpoint_mode(endpoint_mode)
-    elif environ.get(ENV_ENDPOINT_MODE):
-        mode = check_endpoint_mode(environ[ENV_ENDPOINT_MODE], ENV_ENDPOINT_MODE)
-    else:
-        mode = "ipv4"
-    if endpoint not in (None, ""):
-        return check_endpoint(endpoint)
-    if environ.get(ENV_ENDPOINT):
-        return check_endpoint(environ[ENV_ENDPOINT], ENV_ENDPOINT)
-    return DEFAULT_ENDPOINT_IPV6 if mode == "ipv6" else DEFAULT_ENDPOINT
-
-
-def is_disabled(environ=None):
-    environ = os.environ if environ is None else environ
-    return str(environ.get(ENV_DISABLED, "false")).lower() == "true"
-
-
-def check_number(name, value, minimum, maximum, integer=False):
-    """Validate one numeric setting; booleans are not numbers here."""
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise _config_error(name, value, "it must be %s" % ("a whole number" if integer else "a number"))
-    # Written so that NaN, which compares false with everything, fails too.
-    if not minimum <= value <= maximum:
-        raise _config_error(name, value, "it must be from %s to %s" % (minimum, maximum))
-    return value
-
-
-def check_timeout(value, name="timeout"):
-    if check_number(name, value, 0, 3600) <= 0:
-        raise _config_error(name, value, "it must be greater than 0")
-    return float(value)
-
-
-def check_settings(allow_imdsv1, timeout, retries, total_timeout, token_ttl, max_concurrency):
-    """Validate the non-endpoint settings; return them normalised, by name."""
-    if not isinstance(allow_imdsv1, bool):
-        raise _config_error("allow_imdsv1", allow_imdsv1, "it must be true or false")
-    return dict(
-        allow_imdsv1=allow_imdsv1,
-        timeout=check_timeout(timeout),
-        # More than 20 retries would only hide a real outage behind backoff.
-        retries=check_number("retries", retries, 0, 20, integer=True),
-        total_timeout=check_timeout(total_timeout, "total_timeout"),
-        token_ttl=check_number("token_ttl", token_ttl, 1, MAX_TOKEN_TTL, integer=True),
-        # IMDS throttles per instance; more parallelism than this only earns 429s.
-        max_concurrency=check_number("max_concurrency", max_concurrency, 1, 64, integer=True),
-    )
-
-
-class _DeadlineReached(Exception):
-    """The call's deadline, not the per-read timeout, stopped a socket operation.
-
-    Not an OSError, so that nothing in http.client or here mistakes it for a
-    network fault worth retrying.
-    """
-
-
-class _DeadlineIO(object):
-    """Socket methods that never wait longer than the call's deadline allows.
-
-    http.client sets one timeout per socket, which bounds each recv but not
-    their number: a server sending one header byte every 0.9 s never trips a
-    1 s timeout. Here every send and recv gets at most what is left of
-    total_timeout, so a response ends by the deadline however it trickles.
-    """
-
-    _deadline = None
-    _per_read = None
-
-    def _arm_deadline(self, deadline, per_read):
-        self._deadline = deadline
-        self._per_read = per_read
-
-    def _budget(self):
-        """Set the timeout for the next operation; True when the deadline is what limits it."""
-        if self._deadline is None:
-            return False
-        remaining = self._deadline.remaining()
-        if remaining <= 0:
-            raise _DeadlineReached()
-        self.settimeout(min(self._per_read, remaining))
-        return remaining < self._per_read
-
-    def _within_deadline(self, operation, *args, **kwargs):
-        by_deadline = self._budget()
-        try:
-            return operation(*args, **kwargs)
-        except socket.timeout:
-            if by_deadline:
-                raise _DeadlineReached()
-            raise
-
-    def recv_into(self, *args, **kwargs):
-        return self._within_deadline(super(_DeadlineIO, self).recv_into, *args, **kwargs)
-
-    def recv(self, *args, **kwargs):
-        return self._within_deadline(super(_DeadlineIO, self).recv, *args, **kwargs)
-
-    def sendall(self, *args, **kwargs):
-        return self._within_deadline(super(_DeadlineIO, self).sendall, *args, **kwargs)
-
-
-class _DeadlineSocket(_DeadlineIO, socket.socket):
-    pass
-
-
-class _DeadlineSSLSocket(_DeadlineIO, ssl.SSLSocket):
-    pass
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    """http.client, with every socket operation bounded by the call's deadline."""
-
-    def __init__(self, host, port, timeout, deadline, per_read):
-        super(_HTTPConnection, self).__init__(host, port, timeout=timeout)
-        self._imds_deadline = deadline
-        self._imds_per_read = per_read
-
-    def connect(self):
-        super(_HTTPConnection, self).connect()
-        # Same file descriptor, a class whose recv and send keep to the deadline.
-        self.sock = _DeadlineSocket(fileno=self.sock.detach())
-        self.sock._arm_deadline(self._imds_deadline, self._imds_per_read)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    """The same for https endpoints; the TLS handshake is bounded by the connect timeout."""
-
-    def __init__(self, host, port, timeout, deadline, per_read):
-        context = ssl.create_default_context()
-        context.sslsocket_class = _DeadlineSSLSocket
-        super(_HTTPSConnection, self).__init__(host, port, timeout=timeout, context=context)
-        self._imds_deadline = deadline
-        self._imds_per_read = per_read
-
-    def connect(self):
-        super(_HTTPSConnection, self).connect()
-        self.sock._arm_deadline(self._imds_deadline, self._imds_per_read)
-
-
-class _Retry(Exception):
-    """An attempt failed in a way that may pass: 429/5xx, refused, reset, timeout."""
-
-    def __init__(self, reason, status=None):
-        super(_Retry, self).__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class _Response(object):
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
 
 _PENDING = object()
 _TRANSIENT_ERRORS = (ImdsThrottledError, ImdsUnreachableError)
@@ -446,34 +84,28 @@ _TRANSIENT_ERRORS = (ImdsThrottledError, ImdsUnreachableError)
 class ImdsClient(object):
     """IMDSv2 client; see docs/architecture.md for the contract."""
 
-    def __init__(
-        self,
-        endpoint=None,
-        endpoint_mode=None,
-        allow_imdsv1=False,
-        timeout=1.0,
-        retries=3,
-        total_timeout=20.0,
-        token_ttl=21600,
-        max_concurrency=8,
-        environ=None,
-        warn=None,
-    ):
+    def __init__(self, settings=None, environ=None, warn=None, **values):
+        """SETTINGS is an ImdsSettings; without it, VALUES (the settings by name) make one.
+
+        Either way the settings are validated once, by ImdsSettings. ENVIRON
+        (default os.environ) supplies AWS_EC2_METADATA_*; WARN, if given, is
+        called with each warning once.
+        """
+        if settings is None:
+            settings = ImdsSettings(**values)
+        elif values:
+            raise TypeError("ImdsClient takes an ImdsSettings or settings by name, not both")
         environ = os.environ if environ is None else environ
-        settings = check_settings(allow_imdsv1, timeout, retries, total_timeout, token_ttl, max_concurrency)
-        self.allow_imdsv1 = settings["allow_imdsv1"]
-        self.timeout = settings["timeout"]
-        self.retries = settings["retries"]
-        self.total_timeout = settings["total_timeout"]
-        self.token_ttl = settings["token_ttl"]
-        self.max_concurrency = settings["max_concurrency"]
+        self.allow_imdsv1 = settings.allow_imdsv1
+        self.timeout = settings.timeout
+        self.retries = settings.retries
+        self.total_timeout = settings.total_timeout
+        self.token_ttl = settings.token_ttl
+        self.max_concurrency = settings.max_concurrency
         self.disabled = is_disabled(environ)
-        self.endpoint = resolve_endpoint(endpoint, endpoint_mode, environ)
-        parts = urlsplit(self.endpoint)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._https else 80)
-        self._base_path = parts.path + "/latest/"
+        self.endpoint = settings.endpoint_url(environ)
+        self._transport = Transport(self.endpoint, self.timeout, self.total_timeout)
+        self._base_path = self._transport.base_path
         self._warn = warn
         self.warnings = []
 
@@ -485,9 +117,8 @@ class ImdsClient(object):
         self._imdsv1 = False
         self._imdsv1_reason = None
 
+        # Guards the warnings and the throttling time, which every worker thread may update.
         self._count_lock = threading.Lock()
-        self._request_count = 0
-        self._answered = False
         # monotonic time until which the service throttles this instance (429).
         self._throttled_until = 0.0
 
@@ -496,8 +127,7 @@ class ImdsClient(object):
     @property
     def request_count(self):
         """HTTP requests sent, token PUTs included; a refused connection sent none."""
-        with self._count_lock:
-            return self._request_count
+        return self._transport.request_count
 
     @property
     def imds_version(self):
@@ -508,7 +138,7 @@ class ImdsClient(object):
 
     def get(self, path, allow_credentials=False):
         """The body of PATH (relative to /latest/) as bytes."""
-        path = self._checked(path, allow_credentials)
+        path = checked_path(path, allow_credentials)
         return self._get(path, self._start())
 
     def get_text(self, path, allow_credentials=False):
@@ -516,7 +146,7 @@ class ImdsClient(object):
 
     def list_dir(self, path):
         """Entries of a directory as served; sub-directories end in '/'."""
-        path = self._checked(_as_directory(path), False)
+        path = checked_path(as_directory(path), False)
         return self._list(path, self._start())
 
     def get_many(self, paths, allow_credentials=False):
@@ -525,7 +155,7 @@ class ImdsClient(object):
 
     def read_tree(self, path):
         """Read a directory recursively, in parallel; see docs/architecture.md."""
-        root_path = self._checked(_as_directory(path), False)
+        root_path = checked_path(as_directory(path), False)
         return _Crawl(self, self._start(), missing_root_raises=True).run((), (root_path,), ()).trees[root_path]
 
     def read(self, leaves=(), trees=(), listings=(), allow_credentials=False):
@@ -536,9 +166,9 @@ class ImdsClient(object):
         listings -> [entries] or None. This is what the module and the lookup
         use, so total_timeout bounds everything a task reads.
         """
-        leaf_paths = _unique(self._checked(path, allow_credentials) for path in leaves)
-        tree_paths = _unique(self._checked(_as_directory(path), False) for path in trees)
-        listing_paths = _unique(self._checked(_as_directory(path), False) for path in listings)
+        leaf_paths = _unique(checked_path(path, allow_credentials) for path in leaves)
+        tree_paths = _unique(checked_path(as_directory(path), False) for path in trees)
+        listing_paths = _unique(checked_path(as_directory(path), False) for path in listings)
         deadline = self._start()
         if not leaf_paths and not tree_paths and not listing_paths:
             return ReadResult({}, {}, {})
@@ -550,17 +180,6 @@ class ImdsClient(object):
         if self.disabled:
             raise ImdsDisabledError.by_environment()
         return Deadline(self.total_timeout)
-
-    def _checked(self, path, allow_credentials):
-        path = validate_path(path)
-        if not allow_credentials and is_credential_path(path):
-            raise ImdsPathError(
-                path,
-                "it names an IAM credential value, which cloudmeta.imds never reads",
-                "Let the AWS SDK read credentials from the instance profile; list the role "
-                "name with 'iam/security-credentials/' or read 'iam/info'.",
-            )
-        return path
 
     def _say(self, message):
         with self._count_lock:
@@ -599,42 +218,9 @@ class ImdsClient(object):
                 )
             if status in _REDIRECT_STATUSES and redirects < MAX_REDIRECTS:
                 redirects += 1
-                path = self._redirect_target(path, response.headers.get("location"))
+                path = redirect_target(path, response.headers.get("location"), self.endpoint, self._base_path)
                 continue
-            raise ImdsResponseError(
-                "The instance metadata service at %s answered HTTP %d for %s, which IMDS does not "
-                "send for a metadata read. Check the endpoint option." % (self.endpoint, status, path)
-            )
-
-    def _redirect_target(self, path, location):
-        """The one redirect policy: same endpoint, same tree, a plain path, never credentials.
-
-        A redirect from meta-data/ may only lead within meta-data/ (likewise
-        dynamic/ and user-data): never to the token path, which a GET would
-        reach carrying the token, nor from one tree into another.
-        """
-        refused = ImdsResponseError(
-            "The instance metadata service at %s redirected %s somewhere else; only redirects "
-            "within the same endpoint and the same metadata tree (%s) are followed. Check the "
-            "endpoint option." % (self.endpoint, path, _tree_of(path) or "meta-data/, dynamic/, user-data")
-        )
-        if not location:
-            raise refused
-        parts = urlsplit(location)
-        if parts.scheme or parts.netloc:
-            here = urlsplit(self.endpoint)
-            if parts.scheme.lower() != here.scheme or parts.netloc.lower() != here.netloc.lower():
-                raise refused
-        target = parts.path
-        if parts.query or parts.fragment or not target.startswith(self._base_path):
-            raise refused
-        try:
-            checked = self._checked(target[len(self._base_path):], False)
-        except ImdsPathError:
-            raise refused
-        if _tree_of(checked) is None or _tree_of(checked) != _tree_of(path):
-            raise refused
-        return checked
+            raise ImdsResponseError.unexpected_status(self.endpoint, status, path)
 
     # ----------------------------------------------------------------- token
 
@@ -680,10 +266,7 @@ class ImdsClient(object):
         if status == 200:
             token = response.body.decode("ascii", errors="replace")
             if not _TOKEN_RE.fullmatch(token):
-                raise ImdsResponseError(
-                    "The instance metadata service at %s returned an unusable token (not printable "
-                    "ASCII). Check the endpoint option." % self.endpoint
-                )
+                raise ImdsResponseError.unusable_token(self.endpoint)
             ttl = self._granted_ttl(response.headers.get(TOKEN_TTL_HEADER.lower()))
             self._token = token
             self._token_renew_at = sent_at + ttl - min(TOKEN_RENEW_MARGIN, ttl / 4.0)
@@ -731,8 +314,8 @@ class ImdsClient(object):
                 break
             attempts += 1
             try:
-                return self._attempt(method, path, headers, deadline)
-            except _Retry as retry:
+                return self._transport.exchange(method, path, headers, deadline)
+            except Retry as retry:
                 last = retry
             if attempts > self.retries:
                 break
@@ -772,98 +355,6 @@ class ImdsClient(object):
             return False
         time.sleep(wait_for)
         return True
-
-    def _connection(self, deadline):
-        """A connection whose connect and every read end by the deadline."""
-        timeout = min(self.timeout, max(deadline.remaining(), 0.001))
-        kind = _HTTPSConnection if self._https else _HTTPConnection
-        return kind(self._host, self._port, timeout, deadline, self.timeout)
-
-    def _attempt(self, method, path, headers, deadline):
-        what = "%s %s" % (method, self._base_path + path)
-        try:
-            return self._exchange(method, path, headers, deadline)
-        except _DeadlineReached:
-            raise ImdsDeadlineError.reached(self.endpoint, "answering " + what, self.total_timeout)
-
-    def _exchange(self, method, path, headers, deadline):
-        connection = self._connection(deadline)
-        timeout = connection.timeout
-        deadline_bound = deadline.remaining() <= self.timeout
-        try:
-            try:
-                connection.connect()
-            except socket.timeout:
-                if deadline_bound:
-                    raise _DeadlineReached()
-                # Before any answer a silent endpoint means "not on EC2": fail
-                # fast. After one, it is IMDS dropping packets under load.
-                if self._answered:
-                    raise _Retry("connect timed out after %s s" % timeout)
-                raise ImdsUnreachableError.no_answer(self.endpoint, "connect timed out", timeout)
-            except (ConnectionRefusedError, ConnectionResetError) as exc:
-                raise _Retry(_describe_os_error(exc))
-            except socket.gaierror as exc:
-                raise ImdsUnreachableError.no_answer(self.endpoint, "cannot resolve host: %s" % exc)
-            except OSError as exc:
-                if exc.errno in _FAIL_FAST_ERRNOS or isinstance(exc, ssl.SSLError):
-                    raise ImdsUnreachableError.no_answer(self.endpoint, _describe_os_error(exc))
-                raise _Retry(_describe_os_error(exc))
-            with self._count_lock:
-                self._request_count += 1
-            try:
-                connection.putrequest(method, self._base_path + path, skip_accept_encoding=True)
-                for name, value in headers.items():
-                    connection.putheader(name, value)
-                connection.putheader("User-Agent", USER_AGENT)
-                connection.putheader("Connection", "close")
-                if method == "PUT":
-                    connection.putheader("Content-Length", "0")
-                connection.endheaders()
-                response = connection.getresponse()
-            except socket.timeout:
-                if method == "PUT":
-                    raise ImdsHopLimitError.for_endpoint(self.endpoint, timeout)
-                raise _Retry("read timed out after %s s" % timeout)
-            except (OSError, http.client.HTTPException) as exc:
-                raise _Retry(_describe_os_error(exc))
-            self._answered = True
-            status = response.status
-            if response.getheader("transfer-encoding") is not None:
-                # http.client would read chunk after chunk and trailer after
-                # trailer; IMDS always sends Content-Length.
-                raise ImdsResponseError(
-                    "The instance metadata service at %s answered %s %s with Transfer-Encoding "
-                    "(chunked), which IMDS never sends. Check the endpoint option."
-                    % (self.endpoint, method, self._base_path + path)
-                )
-            if status == 429 or 500 <= status <= 599:
-                raise _Retry("HTTP %d" % status, status)
-            header_map = dict((name.lower(), value) for name, value in response.getheaders())
-            return _Response(status, header_map, self._read_body(response, path))
-        finally:
-            connection.close()
-
-    def _read_body(self, response, path):
-        chunks = []
-        size = 0
-        try:
-            while True:
-                chunk = response.read1(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > MAX_BODY:
-                    raise ImdsResponseError(
-                        "The answer of %s for %s is larger than %d bytes; real instance metadata is "
-                        "far smaller. Check the endpoint option." % (self.endpoint, path, MAX_BODY)
-                    )
-                chunks.append(chunk)
-        except socket.timeout:
-            raise _Retry("read timed out")
-        except (OSError, http.client.HTTPException) as exc:
-            raise _Retry(_describe_os_error(exc))
-        return b"".join(chunks)
 
 
 ReadResult = collections.namedtuple("ReadResult", ["leaves", "trees", "listings"])
@@ -949,31 +440,19 @@ class _Crawl(object):
     def _count_bytes(self, path, result):
         self.size += len(result) if isinstance(result, bytes) else sum(len(entry) + 1 for entry in result)
         if self.size > MAX_READ_BYTES:
-            raise ImdsResponseError(
-                "The instance metadata read by %s from %s passed %d bytes at %s; a whole real "
-                "instance is far smaller. Check the endpoint option."
-                % (USER_AGENT, self.client.endpoint, MAX_READ_BYTES, path)
-            )
+            raise ImdsResponseError.read_too_large(USER_AGENT, self.client.endpoint, MAX_READ_BYTES, path)
 
     def _count_entries(self, path, count):
         self.entries += count
         if self.entries > MAX_READ_ENTRIES:
-            raise ImdsResponseError(
-                "The instance metadata service at %s listed more than %d entries in one read "
-                "(passed at %s); a whole real instance has a few hundred. Check the endpoint option."
-                % (self.client.endpoint, MAX_READ_ENTRIES, path)
-            )
+            raise ImdsResponseError.read_too_many_entries(self.client.endpoint, MAX_READ_ENTRIES, path)
 
     def _plan(self, kind, path, parent, key, node, depth):
         self.queue.append(_Job(kind, path, parent, key, node, depth, False))
 
     def _plan_dir(self, path, parent, key, depth):
         if depth > MAX_TREE_DEPTH:
-            raise ImdsResponseError(
-                "The metadata tree at %s is deeper than %d levels below the starting directory "
-                "(at %s); real instance metadata is not. Check the endpoint option."
-                % (self.client.endpoint, MAX_TREE_DEPTH, path)
-            )
+            raise ImdsResponseError.too_deep(self.client.endpoint, MAX_TREE_DEPTH, path)
         parent[key] = {}
         self._plan("dir", path, parent, key, parent[key], depth)
 
@@ -996,20 +475,6 @@ class _Crawl(object):
             self._plan("leaf", path, job.node, key, None, job.depth)
 
 
-def _as_directory(path):
-    if not isinstance(path, str) or not path or path.endswith("/"):
-        return path
-    return path + "/"
-
-
-def _tree_of(path):
-    """'meta-data/', 'dynamic/' or 'user-data' for a path inside that tree, else None."""
-    for tree in _TREES:
-        if path.startswith(tree) if tree.endswith("/") else path in (tree, tree + "/"):
-            return tree
-    return None
-
-
 def _unique(paths):
     unique = []
     for path in paths:
@@ -1021,13 +486,3 @@ def _unique(paths):
 def _cancel(futures):
     for future in futures:
         future.cancel()
-
-
-def _describe_os_error(exc):
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, (ConnectionResetError, http.client.RemoteDisconnected)):
-        return "connection reset"
-    if isinstance(exc, http.client.HTTPException):
-        return "malformed HTTP answer (%s)" % type(exc).__name__
-    return getattr(exc, "strerror", None) or type(exc).__name__

@@ -8,8 +8,8 @@
 """Connection options: one argspec and one adapter for modules and plugins.
 
 Modules read ``module.params``, plugins read ``get_option``; both end in the
-same validation and the same ImdsClient, as community.hashi_vault's option
-adapter does. The documentation of these options is the ``connection`` doc
+same validation (settings.py) and the same ImdsClient, as
+community.hashi_vault's option adapter does. The documentation of these options is the ``connection`` doc
 fragment and must stay identical to CONNECTION_ARGSPEC.
 """
 
@@ -19,29 +19,26 @@ import copy
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import (
-    ImdsClient,
-    check_endpoint,
-    check_endpoint_mode,
-    check_settings,
-)
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsConfigError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsConfigError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import DEFAULTS, ImdsSettings
 
 CONNECTION_ARGSPEC = dict(
     endpoint=dict(type="str"),
     endpoint_mode=dict(type="str"),
-    allow_imdsv1=dict(type="bool", default=False),
-    timeout=dict(type="float", default=1.0),
-    retries=dict(type="int", default=3),
-    total_timeout=dict(type="float", default=20.0),
+    allow_imdsv1=dict(type="bool", default=DEFAULTS["allow_imdsv1"]),
+    timeout=dict(type="float", default=DEFAULTS["timeout"]),
+    retries=dict(type="int", default=DEFAULTS["retries"]),
+    total_timeout=dict(type="float", default=DEFAULTS["total_timeout"]),
     # A lifetime, not a secret; validate-modules flags any name with "token".
-    token_ttl=dict(type="int", default=21600, no_log=False),
-    max_concurrency=dict(type="int", default=8),
+    token_ttl=dict(type="int", default=DEFAULTS["token_ttl"], no_log=False),
+    max_concurrency=dict(type="int", default=DEFAULTS["max_concurrency"]),
 )
 
 OPTION_NAMES = tuple(CONNECTION_ARGSPEC)
 
 _COERCE = dict(bool=check_type_bool, float=check_type_float, int=check_type_int)
+_KIND_NAMES = dict(bool="true or false", float="a number", int="a whole number")
 
 
 def connection_argspec(**extra):
@@ -52,37 +49,34 @@ def connection_argspec(**extra):
 
 
 class ConnectionOptions(object):
-    """Validated connection settings; ``client()`` builds the ImdsClient.
+    """Module or plugin options made into ImdsSettings; ``client()`` builds the ImdsClient.
 
     Unset values (missing or None) take the argspec default, so a plugin
     that leaves an option empty behaves like a module that omits it.
+    Strings are coerced as Ansible would ("yes", "0.5"); every check of a
+    value is ImdsSettings', made once, here, before any request.
     """
 
     def __init__(self, **values):
-        unknown = sorted(set(values) - set(OPTION_NAMES))
-        if unknown:
-            raise ImdsConfigError("Unknown connection option(s): %s." % ", ".join(unknown))
-        settings = {}
-        for name, spec in CONNECTION_ARGSPEC.items():
-            value = values.get(name)
-            if value is None:
-                value = spec.get("default")
-            elif spec["type"] in _COERCE:
-                value = _coerce(name, value, spec["type"])
-            settings[name] = value
-        self._settings = _validated(settings)
+        coerced = {}
+        for name, value in values.items():
+            if value is None and name in OPTION_NAMES:
+                continue
+            kind = CONNECTION_ARGSPEC.get(name, {}).get("type")
+            coerced[name] = _coerce(name, value, kind) if kind in _COERCE else value
+        self.settings = ImdsSettings(**coerced)
 
     def __getattr__(self, name):
-        settings = self.__dict__.get("_settings", {})
-        if name in settings:
-            return settings[name]
+        settings = self.__dict__.get("settings")
+        if settings is not None and name in OPTION_NAMES:
+            return getattr(settings, name)
         raise AttributeError(name)
 
     def __eq__(self, other):
-        return isinstance(other, ConnectionOptions) and self._settings == other._settings
+        return isinstance(other, ConnectionOptions) and self.settings == other.settings
 
     def __repr__(self):
-        return "ConnectionOptions(%s)" % ", ".join("%s=%r" % item for item in sorted(self._settings.items()))
+        return "ConnectionOptions(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
 
     @classmethod
     def from_dict(cls, data):
@@ -105,28 +99,14 @@ class ConnectionOptions(object):
         return cls(**values)
 
     def as_dict(self):
-        return dict(self._settings)
+        return self.settings.as_dict()
 
     def client(self, warn=None, environ=None):
-        return ImdsClient(warn=warn, environ=environ, **self._settings)
+        return ImdsClient(settings=self.settings, warn=warn, environ=environ)
 
 
 def _coerce(name, value, kind):
     try:
         return _COERCE[kind](value)
     except (TypeError, ValueError):
-        article = {"bool": "true or false", "float": "a number", "int": "a whole number"}[kind]
-        raise ImdsConfigError("Invalid %s %r: it must be %s." % (name, value, article))
-
-
-def _validated(settings):
-    """The checks ImdsClient makes, so a bad value fails before any request."""
-    if settings["endpoint"] not in (None, ""):
-        check_endpoint(settings["endpoint"])
-    if settings["endpoint_mode"] not in (None, ""):
-        check_endpoint_mode(settings["endpoint_mode"])
-    settings.update(check_settings(
-        settings["allow_imdsv1"], settings["timeout"], settings["retries"],
-        settings["total_timeout"], settings["token_ttl"], settings["max_concurrency"],
-    ))
-    return settings
+        raise ImdsConfigError.invalid(name, value, "it must be %s" % _KIND_NAMES[kind])
