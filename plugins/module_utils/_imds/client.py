@@ -322,11 +322,9 @@ class ImdsClient(object):
             delay = self._backoff(last, attempts)
             if delay >= deadline.remaining():
                 break
-            time.sleep(delay)
+            deadline.pause(delay)
         if last is None:
-            raise ImdsDeadlineError.reached(
-                self.endpoint, "answering %s %s" % (method, self._base_path + path), self.total_timeout
-            )
+            raise self._transport.deadline_reached(method, path)
         if last.status is not None:
             raise ImdsThrottledError.gave_up(self.endpoint, last.status, attempts, deadline.elapsed())
         raise ImdsUnreachableError.gave_up(self.endpoint, last.reason, attempts, deadline.elapsed())
@@ -353,7 +351,7 @@ class ImdsClient(object):
             return True
         if wait_for >= deadline.remaining():
             return False
-        time.sleep(wait_for)
+        deadline.pause(wait_for)
         return True
 
 

@@ -45,6 +45,9 @@ _COMMA_JOINED_LEAVES = ("security-groups", "security-group-ids")
 # The old module wrote the text "None" wherever a request answered 404.
 _MISSING = "None"
 
+# The old module's test for compressed user data, kept because it decides
+# which user data is decompressed at all: user_data.compression_of() also
+# knows the other zlib headers (78 01, 78 5e, 78 da), which the old module left as served.
 _GZIP_OR_ZLIB_MAGIC = (b"\x1f\x8b", b"\x78\x9c")
 
 
@@ -129,7 +132,11 @@ def _comma_joined(text):
 
 
 def _json_object(text):
-    """The parsed JSON object in TEXT, or None when TEXT is not a JSON object."""
+    """The parsed JSON object in TEXT, or None when TEXT is not a JSON object.
+
+    json.loads, not _common.json_text.loads_strict: the old module accepted
+    NaN and Infinity in a leaf, and its facts did too.
+    """
     try:
         parsed = json.loads(text)
     except (ValueError, RecursionError):

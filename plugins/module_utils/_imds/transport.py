@@ -187,9 +187,13 @@ class Transport(object):
         try:
             return self._exchange(method, path, headers, deadline)
         except _DeadlineReached:
-            raise ImdsDeadlineError.reached(
-                self.endpoint, "answering %s %s" % (method, self.base_path + path), self.total_timeout
-            )
+            raise self.deadline_reached(method, path)
+
+    def deadline_reached(self, method, path):
+        """The error for total_timeout running out before METHOD PATH was answered."""
+        return ImdsDeadlineError.reached(
+            self.endpoint, "answering %s %s" % (method, self.base_path + path), self.total_timeout
+        )
 
     def _connection(self, deadline):
         """A connection whose connect and every read end by the deadline."""
