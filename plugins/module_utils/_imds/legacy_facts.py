@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds import user_data
 from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_credential_path
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.user_data import MAX_DECOMPRESSED, TOO_LARGE, decompress
 
 PREFIX = "ansible_ec2_"
 
@@ -207,20 +207,20 @@ def _user_data_text(raw, warn):
 
     Decompression is the collection's one bounded decompressor: where the
     old module inflated any size, user data that would exceed
-    user_data.MAX_DECOMPRESSED is kept as served, with a warning.
+    MAX_DECOMPRESSED is kept as served, with a warning.
     """
     if raw is None:
         return _MISSING
     if isinstance(raw, str):
         return raw
     if raw.startswith(_GZIP_OR_ZLIB_MAGIC):
-        result = user_data.decompress(raw)
+        result = decompress(raw)
         if result.problem is None:
             return _utf8_dropping_errors(result.data, warn)
-        if result.problem == user_data.TOO_LARGE:
+        if result.problem == TOO_LARGE:
             _warn(warn, "User data decompresses to more than %d bytes, which real user data (at most 16 KiB) "
                         "never does; ansible_ec2_user_data holds it as served, still compressed"
-                  % user_data.MAX_DECOMPRESSED)
+                  % MAX_DECOMPRESSED)
         else:
             _warn(warn, "Unable to decompress user-data using zlib, attempt to decode original user-data as UTF-8")
     return _utf8_dropping_errors(raw, warn)
