@@ -118,7 +118,7 @@ class ImdsClient(object):
         self._imdsv1_reason = None
 
         # Guards the warnings and the throttling time, which every worker thread may update.
-        self._count_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         # monotonic time until which the service throttles this instance (429).
         self._throttled_until = 0.0
 
@@ -182,7 +182,7 @@ class ImdsClient(object):
         return Deadline(self.total_timeout)
 
     def _say(self, message):
-        with self._count_lock:
+        with self._state_lock:
             if message in self.warnings:
                 return
             self.warnings.append(message)
@@ -335,7 +335,7 @@ class ImdsClient(object):
             return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
         step = min(THROTTLE_BACKOFF_CAP, THROTTLE_BACKOFF_BASE * 2 ** (attempts - 1))
         delay = step / 2.0 + random.uniform(0, step / 2.0)
-        with self._count_lock:
+        with self._state_lock:
             self._throttled_until = max(self._throttled_until, time.monotonic() + delay)
         return delay
 
@@ -345,7 +345,7 @@ class ImdsClient(object):
         IMDS throttles per instance, so when one request is told 429 the
         others in flight would be too: they wait as long as it does.
         """
-        with self._count_lock:
+        with self._state_lock:
             wait_for = self._throttled_until - time.monotonic()
         if wait_for <= 0:
             return True
