@@ -5,7 +5,7 @@
 """Connection options of every module and plugin that reads instance metadata.
 
 DOCUMENTATION must stay identical to CONNECTION_ARGSPEC in
-plugins/module_utils/_options.py (validate-modules compares them).
+plugins/module_utils/_imds/options.py (validate-modules compares them).
 """
 
 from __future__ import annotations

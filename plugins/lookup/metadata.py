@@ -137,35 +137,13 @@ _raw:
   elements: raw
 """
 
-from ansible.errors import AnsibleLookupError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
-    ImdsConfigError,
-    ImdsError,
-    ImdsNotFoundError,
-)
-from ansible_collections.cloudmeta.imds.plugins.module_utils._options import ConnectionOptions
-from ansible_collections.cloudmeta.imds.plugins.plugin_utils._controller import remote_host_name
-from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_terms import (
-    DIRECTORY,
-    LEAF,
-    TermRefusedError,
-    plan_term,
-)
-from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_values import (
-    MetadataValueError,
-    leaf_text,
-    parse_json_leaf,
-    parse_json_tree,
-    user_data_value,
-)
+from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_lookup import NO_DEFAULT, lookup_metadata
 
 display = Display()
-
-_MISSING = object()
 
 
 class LookupModule(LookupBase):
@@ -173,85 +151,5 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         # default=None (or '') is a real default; only an absent one means "fail".
-        default = self.get_option('default') if 'default' in kwargs else _MISSING
-
-        try:
-            planned = [plan_term(term) for term in terms]
-        except TermRefusedError as exc:
-            raise AnsibleLookupError(str(exc))
-        if not planned:
-            return []
-
-        try:
-            connection = ConnectionOptions.from_plugin(self)
-        except ImdsConfigError as exc:
-            raise AnsibleOptionsError(exc.message)
-
-        remote = remote_host_name(variables)
-        if remote is not None:
-            display.warning(
-                "cloudmeta.imds.metadata: lookups run on the Ansible controller, so these values are "
-                "the controller's instance metadata, not those of %r, where this task runs. "
-                "Use cloudmeta.imds.metadata_facts to read a managed host's metadata." % remote
-            )
-
-        try:
-            # A bad AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE) surfaces only here.
-            client = connection.client(warn=display.warning)
-        except ImdsConfigError as exc:
-            raise AnsibleOptionsError(exc.message)
-        try:
-            values = self._read(client, planned, default)
-        except ImdsError as exc:
-            raise AnsibleLookupError(exc.message)
-        except MetadataValueError as exc:
-            raise AnsibleLookupError(str(exc))
-        return wrap_var(values)
-
-    def _read(self, client, planned, default):
-        recursive = self.get_option('recursive')
-        parse_json = self.get_option('parse_json')
-
-        # Every term in one parallel read, under one deadline, so total_timeout
-        # bounds the whole lookup.
-        directories = [item.path for item in planned if item.kind == DIRECTORY]
-        read = client.read(
-            leaves=[item.path for item in planned if item.kind != DIRECTORY],
-            trees=directories if recursive else (),
-            listings=() if recursive else directories,
-        )
-        bodies = read.leaves
-        found_directories = read.trees if recursive else read.listings
-
-        values = []
-        for item in planned:
-            if item.kind == DIRECTORY:
-                value = found_directories[item.path]
-                if value is None:
-                    values.append(self._missing(item, default, ImdsNotFoundError(item.path, client.endpoint).message))
-                    continue
-                if recursive and parse_json:
-                    value = parse_json_tree(value)
-                values.append(value)
-                continue
-
-            body = bodies[item.path]
-            if body is None:
-                values.append(self._missing(item, default, ImdsNotFoundError(item.path, client.endpoint).message))
-                continue
-            if item.kind == LEAF:
-                value = leaf_text(body)
-            else:
-                value = user_data_value(body, self.get_option('user_data_encoding'))
-            if parse_json and not (item.kind != LEAF and self.get_option('user_data_encoding') == 'base64'):
-                value = parse_json_leaf(item.term, value)
-            values.append(value)
-        return values
-
-    @staticmethod
-    def _missing(item, default, message):
-        if default is _MISSING:
-            raise AnsibleLookupError(
-                "Term %r: %s Pass default=... to the lookup to get a value instead of this error."
-                % (item.term, message))
-        return default
+        default = self.get_option('default') if 'default' in kwargs else NO_DEFAULT
+        return wrap_var(lookup_metadata(self, terms, variables, default, warn=display.warning))

@@ -623,24 +623,9 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import (
-    assemble_tree,
-    plan_reads,
-    resolve_gather_subset,
-    shape_facts,
-)
-from ansible_collections.cloudmeta.imds.plugins.module_utils._legacy_facts import legacy_facts
-from ansible_collections.cloudmeta.imds.plugins.module_utils._options import ConnectionOptions, connection_argspec
-
-
-def read_instance_tree(client, plan):
-    """Read what PLAN lists in one parallel read, so total_timeout bounds the whole run.
-
-    A directory that does not exist (tags disabled, no role) is left out.
-    """
-    read = client.read(plan.leaves, plan.trees)
-    return assemble_tree(read.leaves, read.trees)
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.gather import gather_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import connection_argspec
 
 
 def main():
@@ -654,21 +639,11 @@ def main():
         supports_check_mode=True,
     )
     try:
-        groups = resolve_gather_subset(module.params['gather_subset'])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-
-    plan = plan_reads(groups, full_tree=module.params['legacy_facts'])
-    try:
-        client = ConnectionOptions.from_module(module).client(warn=module.warn)
-        tree = read_instance_tree(client, plan)
+        facts = gather_facts(module.params, warn=module.warn)
     except ImdsError as exc:
         module.fail_json(msg=exc.message)
-
-    facts = {'ec2': shape_facts(tree, groups)}
-    facts['ec2']['imds_version'] = client.imds_version
-    if module.params['legacy_facts']:
-        facts.update(legacy_facts(tree, warn=module.warn))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts=facts)
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import is_credential_path, validate_path
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsPathError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_credential_path, validate_path
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsPathError
 
 LEAF = 'leaf'
 DIRECTORY = 'directory'

@@ -14,7 +14,7 @@ import base64
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.json_text import loads_strict
 # The facts module's user-data decoding, so both report the same text.
-from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import user_data_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.facts import user_data_facts
 
 
 class MetadataValueError(ValueError):

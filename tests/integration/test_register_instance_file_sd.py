@@ -324,7 +324,7 @@ def test_untrusted_instance_id_is_refused(run_playbook, tmp_path, sd_dir, bad_id
 
 
 # An IMDS serving identifiers with a trailing newline (issue 9): the facts may
-# refuse or strip them (plugins/module_utils/_facts.py); the role refuses them
+# refuse or strip them (plugins/module_utils/_imds/facts.py); the role refuses them
 # on its own. Either outcome is fine, a file name or target holding the
 # newline never is.
 @pytest.mark.parametrize("changes", [

@@ -72,7 +72,7 @@ def make_client():
     """make_client(emulator_or_url, **options) -> ImdsClient with warnings collected."""
 
     # Imported here: the collection loader is set up after conftest import.
-    from ansible_collections.cloudmeta.imds.plugins.module_utils._client import ImdsClient
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
 
     def _make(target, **options):
         url = getattr(target, "url", target)

@@ -5,15 +5,14 @@ request log proves nothing was sent.
 """
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_credential_path, validate_path
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import (
     DEFAULT_ENDPOINT,
     DEFAULT_ENDPOINT_IPV6,
-    ImdsClient,
-    is_credential_path,
     resolve_endpoint,
-    validate_path,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsConfigError,
     ImdsDisabledError,
     ImdsPathError,

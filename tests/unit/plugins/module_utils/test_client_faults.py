@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsThrottledError,
     ImdsUnreachableError,
 )
@@ -231,10 +231,10 @@ def test_proxy_settings_are_never_used(emulator, make_client, proxy_everything):
 
 def test_429_backoff_always_spans_a_two_second_burst_with_the_default_retries(emulator, make_client, monkeypatch):
     """Equal jitter: whatever the random half, 3 retries wait at least 0.5 + 1 + 2 s, and never more than the cap."""
-    from ansible_collections.cloudmeta.imds.plugins.module_utils import _client
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds import client as _client
 
     client = make_client(emulator)
-    throttled = _client._Retry("HTTP 429", 429)
+    throttled = _client.Retry("HTTP 429", 429)
     for bound in (lambda low, high: low, lambda low, high: high):
         monkeypatch.setattr(_client.random, "uniform", bound)
         delays = [client._backoff(throttled, attempt) for attempt in (1, 2, 3)]
@@ -262,7 +262,7 @@ def test_a_time_based_429_burst_is_outlived_with_default_settings(make_fake_imds
 def test_a_trickling_answer_is_stopped_at_the_deadline_with_a_typed_error(make_fake_imds, make_client):
     import socket as socket_module
 
-    from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsDeadlineError
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsDeadlineError
 
     listener = socket_module.socket()
     listener.bind(("127.0.0.1", 0))
@@ -293,7 +293,7 @@ def test_a_trickling_answer_is_stopped_at_the_deadline_with_a_typed_error(make_f
 
 def test_a_request_is_not_sent_into_a_throttling_wait_that_outlasts_the_deadline(
         make_fake_imds, make_client, monkeypatch):
-    from ansible_collections.cloudmeta.imds.plugins.module_utils import _client
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds import client as _client
 
     # The random half of the jitter at its top: the first 429 asks for a full 1 s wait.
     monkeypatch.setattr(_client.random, "uniform", lambda low, high: high)

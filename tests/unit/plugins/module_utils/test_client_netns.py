@@ -19,8 +19,8 @@ NETNS = os.path.join(REPO_ROOT, "tests", "utils", "imds-netns")
 PROBE = textwrap.dedent("""
     import json, sys, time
     sys.path.insert(0, sys.argv[1])
-    from ansible_collections.cloudmeta.imds.plugins.module_utils._client import ImdsClient
-    from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsError
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsError
     started = time.monotonic()
     try:
         client = ImdsClient(**json.loads(sys.argv[2]))

@@ -16,14 +16,14 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from collection_path import REPO_ROOT
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import (
     MAX_LISTING_ENTRIES,
     PUBLIC_KEYS_DIR,
     child_of,
     listing_entries,
     validate_path,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsPathError, ImdsResponseError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsPathError, ImdsResponseError
 from ansible_collections.cloudmeta.imds.plugins.plugin_utils._metadata_terms import TermRefusedError, plan_term
 
 # The example database and caches stay with the other test output, not in a

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "utils"))
 
 from servers.pki import make_pki  # noqa: E402
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsDeadlineError  # noqa: E402
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsDeadlineError  # noqa: E402
 
 TOKEN = b"AQAAAFAKE=="
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsDisabledError,
     ImdsHopLimitError,
     ImdsResponseError,

@@ -10,8 +10,9 @@ import pytest
 
 from imds_emulator import builtin_instance
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import MAX_LISTING_ENTRIES, MAX_READ_ENTRIES
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import MAX_READ_ENTRIES
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import MAX_LISTING_ENTRIES
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
     ImdsNotFoundError,
     ImdsResponseError,
 )

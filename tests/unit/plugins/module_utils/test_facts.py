@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _facts
-from ansible_collections.cloudmeta.imds.plugins.module_utils._facts import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds import facts as _facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.facts import (
     GROUPS,
     ReadPlan,
     assemble_tree,

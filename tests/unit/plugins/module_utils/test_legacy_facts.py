@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._legacy_facts import legacy_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts import legacy_facts
 
 MAC0 = "0a:7f:11:22:33:44"
 MAC1 = "0a:7f:55:66:77:88"

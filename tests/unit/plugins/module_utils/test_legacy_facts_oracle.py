@@ -18,8 +18,8 @@ import pytest
 from bench.legacy_compare import credential_facts, legacy_differences
 from imds_emulator import builtin_instance
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsNotFoundError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._legacy_facts import legacy_facts
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsNotFoundError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts import legacy_facts
 
 
 Run = collections.namedtuple("Run", "facts warnings")

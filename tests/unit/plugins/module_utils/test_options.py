@@ -11,9 +11,9 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.cloudmeta.imds.plugins.doc_fragments.connection import ModuleDocFragment
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import ImdsClient
-from ansible_collections.cloudmeta.imds.plugins.module_utils._errors import ImdsConfigError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._options import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsConfigError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import (
     CONNECTION_ARGSPEC,
     ConnectionOptions,
     connection_argspec,

@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _user_data
-from ansible_collections.cloudmeta.imds.plugins.module_utils._client import is_credential_path
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_credential_path
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.user_data import MAX_DECOMPRESSED, TOO_LARGE, decompress
 
 PREFIX = "ansible_ec2_"
 
@@ -45,6 +45,9 @@ _COMMA_JOINED_LEAVES = ("security-groups", "security-group-ids")
 # The old module wrote the text "None" wherever a request answered 404.
 _MISSING = "None"
 
+# The old module's test for compressed user data, kept because it decides
+# which user data is decompressed at all: user_data.compression_of() also
+# knows the other zlib headers (78 01, 78 5e, 78 da), which the old module left as served.
 _GZIP_OR_ZLIB_MAGIC = (b"\x1f\x8b", b"\x78\x9c")
 
 
@@ -129,7 +132,11 @@ def _comma_joined(text):
 
 
 def _json_object(text):
-    """The parsed JSON object in TEXT, or None when TEXT is not a JSON object."""
+    """The parsed JSON object in TEXT, or None when TEXT is not a JSON object.
+
+    json.loads, not _common.json_text.loads_strict: the old module accepted
+    NaN and Infinity in a leaf, and its facts did too.
+    """
     try:
         parsed = json.loads(text)
     except (ValueError, RecursionError):
@@ -200,20 +207,20 @@ def _user_data_text(raw, warn):
 
     Decompression is the collection's one bounded decompressor: where the
     old module inflated any size, user data that would exceed
-    _user_data.MAX_DECOMPRESSED is kept as served, with a warning.
+    MAX_DECOMPRESSED is kept as served, with a warning.
     """
     if raw is None:
         return _MISSING
     if isinstance(raw, str):
         return raw
     if raw.startswith(_GZIP_OR_ZLIB_MAGIC):
-        result = _user_data.decompress(raw)
+        result = decompress(raw)
         if result.problem is None:
             return _utf8_dropping_errors(result.data, warn)
-        if result.problem == _user_data.TOO_LARGE:
+        if result.problem == TOO_LARGE:
             _warn(warn, "User data decompresses to more than %d bytes, which real user data (at most 16 KiB) "
                         "never does; ansible_ec2_user_data holds it as served, still compressed"
-                  % _user_data.MAX_DECOMPRESSED)
+                  % MAX_DECOMPRESSED)
         else:
             _warn(warn, "Unable to decompress user-data using zlib, attempt to decode original user-data as UTF-8")
     return _utf8_dropping_errors(raw, warn)

@@ -28,7 +28,7 @@ import json
 import re
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.json_text import loads_strict
-from ansible_collections.cloudmeta.imds.plugins.module_utils._user_data import MAX_DECOMPRESSED, decompress
+from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.user_data import MAX_DECOMPRESSED, decompress
 
 GROUPS = (
     'min', 'identity', 'placement', 'network', 'instance', 'tags', 'iam',
@@ -91,7 +91,7 @@ _GROUP_READS = {
 FULL_TREE_PLAN = ReadPlan(leaves=(USER_DATA,), trees=(_META, 'dynamic/'))
 
 # Decompressed user data larger than this is kept as served (base64); the
-# bound lives with the one decompressor, in _user_data.py.
+# bound lives with the one decompressor, in user_data.py.
 USER_DATA_MAX_DECOMPRESSED = MAX_DECOMPRESSED
 
 _DIGITS = re.compile(r'[0-9]{1,18}')

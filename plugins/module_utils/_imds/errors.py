@@ -27,6 +27,11 @@ class ImdsError(Exception):
 class ImdsConfigError(ImdsError, ValueError):
     """A connection option or AWS_EC2_METADATA_* variable has an invalid value."""
 
+    @classmethod
+    def invalid(cls, source, value, reason):
+        """SOURCE (an option or variable name) holds VALUE, which REASON says is wrong."""
+        return cls("Invalid %s %r: %s." % (source, value, reason))
+
 
 class ImdsDisabledError(ImdsError):
     """IMDS is switched off, by the environment or on the instance."""
@@ -191,7 +196,78 @@ class ImdsPathError(ImdsError):
 
 
 class ImdsResponseError(ImdsError):
-    """An answer IMDS does not give: an unexpected status, redirect or size."""
+    """An answer IMDS does not give: an unexpected status, redirect or size.
+
+    Every such answer means the endpoint is not a real IMDS, so every
+    message ends by pointing at the endpoint option.
+    """
+
+    @classmethod
+    def _not_imds(cls, text):
+        return cls(text + " Check the endpoint option.")
+
+    @classmethod
+    def unexpected_status(cls, endpoint, status, path):
+        return cls._not_imds(
+            "The instance metadata service at %s answered HTTP %d for %s, which IMDS does not "
+            "send for a metadata read." % (endpoint, status, path)
+        )
+
+    @classmethod
+    def redirect_refused(cls, endpoint, path, trees):
+        return cls._not_imds(
+            "The instance metadata service at %s redirected %s somewhere else; only redirects "
+            "within the same endpoint and the same metadata tree (%s) are followed." % (endpoint, path, trees)
+        )
+
+    @classmethod
+    def unusable_token(cls, endpoint):
+        return cls._not_imds(
+            "The instance metadata service at %s returned an unusable token (not printable "
+            "ASCII)." % endpoint
+        )
+
+    @classmethod
+    def chunked(cls, endpoint, method, path):
+        return cls._not_imds(
+            "The instance metadata service at %s answered %s %s with Transfer-Encoding "
+            "(chunked), which IMDS never sends." % (endpoint, method, path)
+        )
+
+    @classmethod
+    def body_too_large(cls, endpoint, path, limit):
+        return cls._not_imds(
+            "The answer of %s for %s is larger than %d bytes; real instance metadata is "
+            "far smaller." % (endpoint, path, limit)
+        )
+
+    @classmethod
+    def too_many_entries(cls, endpoint, count, path, limit):
+        return cls._not_imds(
+            "The instance metadata service at %s listed %d entries in %s, more than the %d "
+            "one listing may hold; real instance metadata lists at most tens." % (endpoint, count, path, limit)
+        )
+
+    @classmethod
+    def read_too_large(cls, reader, endpoint, limit, path):
+        return cls._not_imds(
+            "The instance metadata read by %s from %s passed %d bytes at %s; a whole real "
+            "instance is far smaller." % (reader, endpoint, limit, path)
+        )
+
+    @classmethod
+    def read_too_many_entries(cls, endpoint, limit, path):
+        return cls._not_imds(
+            "The instance metadata service at %s listed more than %d entries in one read "
+            "(passed at %s); a whole real instance has a few hundred." % (endpoint, limit, path)
+        )
+
+    @classmethod
+    def too_deep(cls, endpoint, limit, path):
+        return cls._not_imds(
+            "The metadata tree at %s is deeper than %d levels below the starting directory "
+            "(at %s); real instance metadata is not." % (endpoint, limit, path)
+        )
 
 
 def _ipv6_advice(endpoint, lead):
