@@ -465,6 +465,7 @@ DEFAULT_KNOBS = {
     'fault_path': 'all',
     'boot_refusals': 0.0,
     'token_ttl_cap': None,
+    'token_uses_cap': None,
     'spot_action_after': None,
     'spot_action': 'terminate',
     'rebalance_after': None,
@@ -518,6 +519,8 @@ def validate_knob(name, value):
         return _number(name, value, 0, integer=True)
     if name in ('latency', 'boot_refusals'):
         return float(_number(name, value, 0))
+    if name == 'token_uses_cap':
+        return _number(name, value, 1, integer=True, optional=True)
     if name == 'token_ttl_cap':
         value = _number(name, value, 0, optional=True)
         if value is not None and value <= 0:
@@ -617,6 +620,7 @@ class Emulator(object):
         self._lock = threading.Lock()
         self._knobs = dict(DEFAULT_KNOBS)
         self._tokens = {}
+        self._token_uses = {}
         self._records = []
         self._servers = []
         self._threads = []
@@ -797,7 +801,9 @@ class Emulator(object):
         token = base64.urlsafe_b64encode(secrets.token_bytes(40)).decode('ascii')
         now = time.monotonic()
         self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
+        self._token_uses = {t: uses for t, uses in self._token_uses.items() if t in self._tokens}
         self._tokens[token] = now + lifetime
+        self._token_uses[token] = 0
         return token
 
     def _token_remaining(self, token):
@@ -806,9 +812,11 @@ class Emulator(object):
         if expires is None:
             return None
         remaining = expires - time.monotonic()
-        if remaining <= 0:
+        cap = self._knobs['token_uses_cap']
+        if remaining <= 0 or (cap is not None and self._token_uses.get(token, 0) >= cap):
             del self._tokens[token]
             return None
+        self._token_uses[token] = self._token_uses.get(token, 0) + 1
         return remaining
 
     # -- request handling --------------------------------------------------
@@ -1164,6 +1172,8 @@ def build_parser():
                        help='refuse connections for the first SECONDS (the URL is printed at once)')
     group.add_argument('--token-ttl-cap', type=_non_negative_float, default=None, metavar='SECONDS',
                        help='tokens expire after min(requested TTL, SECONDS)')
+    group.add_argument('--token-uses-cap', type=int, default=None, metavar='N',
+                       help='tokens expire after N accepted requests (an expiry that does not depend on time)')
     group.add_argument('--spot-action-after', type=_non_negative_float, default=None, metavar='SECONDS',
                        help='spot/instance-action and spot/termination-time appear after SECONDS')
     group.add_argument('--spot-action', choices=CHOICES['spot_action'], default='terminate',

@@ -60,7 +60,11 @@ def test_expired_token_is_renewed_on_401(make_emulator, make_client):
 
 def test_token_expiring_in_the_middle_of_a_tree_read(make_emulator, make_client):
     reference = make_client(make_emulator()).read_tree("meta-data/network/")
-    emulator = make_emulator(token_ttl_cap=0.1, latency=0.02)
+    # Expiry by use count, not by time: a 0.1 s lifetime expired twice in a
+    # row on a busy machine, before a renewed token could be used once. A
+    # retry fails only if the other worker uses the renewed token 10 times
+    # while it waits.
+    emulator = make_emulator(token_uses_cap=10, latency=0.05)
     client = make_client(emulator, max_concurrency=2)
 
     assert client.read_tree("meta-data/network/") == reference

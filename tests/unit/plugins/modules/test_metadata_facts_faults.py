@@ -30,7 +30,10 @@ def test_hop_limit_fails_fast_naming_the_setting(make_emulator, run_module):  # 
 
 
 def test_token_expiring_mid_read_is_renewed_and_the_read_completes(make_emulator, run_module):  # noqa: F811
-    emu = make_emulator(token_ttl_cap=0.15, latency=0.02)
+    # Expiry by use count, not a 0.15 s lifetime, which a busy machine can let
+    # run out twice for one request. A retry fails only if the other three
+    # workers use the renewed token 20 times while it waits.
+    emu = make_emulator(token_uses_cap=20, latency=0.05)
     run = run_module({'endpoint': emu.url, 'max_concurrency': 4})
     assert 'failed' not in run.result, run.result.get('msg')
     assert emu.count('PUT') >= 2
