@@ -7,6 +7,11 @@ other collections' plugins, Ansible's reference appendices, ANSIBLE_*
 variables) to their docs.ansible.com address; every other unresolved
 reference, including any to this collection, stays a warning and fails the
 -W build.
+
+It also points the guides' links to the reference at its pages on the site:
+on GitHub, a guide links a plugin's source file (its DOCUMENTATION is the
+reference), for example ../plugins/modules/metadata_facts.py; on the site
+that link goes to the page antsibull-docs rendered from it.
 """
 import re
 
@@ -44,6 +49,28 @@ def resolve(app, env, node, contnode):
     return reference
 
 
+# A guide's link to a plugin or role documentation file -> its reference page (docs/docsite/guide_tables.py
+# renders the tables; these are the links).
+REFERENCE_LINK = re.compile(
+    r'\]\(\.\./(?:plugins/(?P<dir>modules|lookup|filter)/(?P<plugin>\w+)\.py'
+    r'|roles/(?P<role>\w+)/meta/argument_specs\.yml)(?P<anchor>#[^)]*)?\)')
+PAGE_KINDS = {'modules': 'module', 'lookup': 'lookup', 'filter': 'filter'}
+
+
+def reference_page(match):
+    if match.group('role'):
+        page = '%s_role' % match.group('role')
+    else:
+        page = '%s_%s' % (match.group('plugin'), PAGE_KINDS[match.group('dir')])
+    return '](../collections/cloudmeta/imds/%s.rst%s)' % (page, match.group('anchor') or '')
+
+
+def link_reference_pages(app, docname, source):
+    if docname.startswith('guides/'):
+        source[0] = REFERENCE_LINK.sub(reference_page, source[0])
+
+
 def setup(app):
     app.connect('missing-reference', resolve)
+    app.connect('source-read', link_reference_pages)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}

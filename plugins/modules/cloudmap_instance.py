@@ -21,14 +21,9 @@ description:
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
   - cloudmeta.imds.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.change_module
+  - cloudmeta.imds.attributes.action_group_aws
 options:
   service_id:
     description:

@@ -24,14 +24,8 @@ description:
   - M(community.general.etcd3) writes one key at a time, without leases, and needs the C(etcd3) gRPC package.
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.change_module
 options:
   url:
     description:

@@ -27,14 +27,8 @@ description:
     module. It uses only the Python standard library and runs on the host that can reach the socket.
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.change_module
 options:
   socket:
     description:

@@ -29,14 +29,9 @@ description:
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
   - cloudmeta.imds.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.info_module
+  - cloudmeta.imds.attributes.action_group_aws
 options:
   instance_ids:
     description:

@@ -24,14 +24,10 @@ description:
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
   - cloudmeta.imds.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.metadata_options
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.change_module
+  - cloudmeta.imds.attributes.action_group_aws
 options:
   instance_ids:
     description:
@@ -45,32 +41,6 @@ options:
         examples).
       - When nothing matches, nothing changes.
     type: dict
-  http_tokens:
-    description:
-      - V(required) allows IMDSv2 only (session tokens required); V(optional) also allows IMDSv1.
-    type: str
-    choices: [optional, required]
-  http_put_response_hop_limit:
-    description:
-      - How many network hops the token response may travel, 1 to 64.
-      - Use V(2) on instances that run containers, so that a container behind the host's network bridge can get a
-        token.
-    type: int
-  http_endpoint:
-    description:
-      - V(disabled) turns the instance metadata service off for the instance.
-    type: str
-    choices: [enabled, disabled]
-  http_protocol_ipv6:
-    description:
-      - Whether IMDS also answers on its IPv6 address (Nitro instances only).
-    type: str
-    choices: [enabled, disabled]
-  instance_metadata_tags:
-    description:
-      - Whether instance tags can be read from instance metadata.
-    type: str
-    choices: [enabled, disabled]
   wait:
     description:
       - Wait until AWS reports the new options as C(applied) on every changed instance.

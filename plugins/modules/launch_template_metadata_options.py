@@ -21,14 +21,10 @@ description:
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
   - cloudmeta.imds.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.metadata_options
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.change_module
+  - cloudmeta.imds.attributes.action_group_aws
 options:
   launch_template_id:
     description:
@@ -53,30 +49,6 @@ options:
       - The description of the new version.
     type: str
     default: Instance metadata options set by cloudmeta.imds
-  http_tokens:
-    description:
-      - V(required) launches instances with IMDSv2 only; V(optional) also allows IMDSv1.
-    type: str
-    choices: [optional, required]
-  http_put_response_hop_limit:
-    description:
-      - The hop limit, 1 to 64; V(2) for instances that run containers.
-    type: int
-  http_endpoint:
-    description:
-      - Whether IMDS is on.
-    type: str
-    choices: [enabled, disabled]
-  http_protocol_ipv6:
-    description:
-      - Whether IMDS also answers on its IPv6 address.
-    type: str
-    choices: [enabled, disabled]
-  instance_metadata_tags:
-    description:
-      - Whether instance tags can be read from instance metadata.
-    type: str
-    choices: [enabled, disabled]
 notes:
   - An Auto Scaling group that names a fixed version of the template keeps launching that version; point it at
     V($Default) or at the new version.

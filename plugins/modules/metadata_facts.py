@@ -25,17 +25,9 @@ description:
 author: cloudmeta.imds maintainers (@cloudmeta)
 extends_documentation_fragment:
   - cloudmeta.imds.connection
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - cloudmeta.imds.attributes
+  - cloudmeta.imds.attributes.facts_module
+  - cloudmeta.imds.attributes.action_group_imds
 options:
   gather_subset:
     description:
