@@ -203,7 +203,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import (
     AWS_ARGSPEC,
     AwsError,
     Deadline,

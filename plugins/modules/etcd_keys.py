@@ -172,7 +172,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._etcd import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.etcd import (
     ETCD_ARGSPEC,
     NO_LEASE,
     EtcdClient,

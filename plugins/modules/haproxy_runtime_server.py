@@ -237,7 +237,7 @@ import zlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.haproxy import (
     HAProxyError,
     RuntimeApi,
     add_server_command,

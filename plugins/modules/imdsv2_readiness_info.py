@@ -230,8 +230,8 @@ import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     AUTO_SCALING_GROUP_TAG,
     LAUNCH_TEMPLATE_ID_TAG,
     LAUNCH_TEMPLATE_VERSION_TAG,

@@ -113,8 +113,8 @@ previous:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client, call
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import MAX_HOP_LIMIT
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import MAX_HOP_LIMIT
 
 NO_PREFERENCE = 'no-preference'
 NO_HOP_LIMIT = -1

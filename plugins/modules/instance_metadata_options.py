@@ -160,8 +160,8 @@ changed_ids:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, Deadline, aws_client
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, Deadline, aws_client
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     OPTIONS_ARGSPEC,
     check_hop_limit,
     describe_instances,

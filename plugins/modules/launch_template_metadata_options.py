@@ -132,8 +132,8 @@ metadata_options:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client, call
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     OPTIONS_ARGSPEC,
     check_hop_limit,
     differs,

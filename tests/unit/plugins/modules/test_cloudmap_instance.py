@@ -14,7 +14,7 @@ import pytest
 
 from aws_moto import REGION, aws, aws_env, aws_lab, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
 from ansible_collections.cloudmeta.imds.plugins.modules import cloudmap_instance
 
 INSTANCE_ID = 'i-0123456789abcdef0'

@@ -13,7 +13,7 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 from imdsv2_fleet import Fleet, now
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _imdsv2
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import imdsv2_readiness_info
 
 NO_TOKEN = 'MetadataNoToken'

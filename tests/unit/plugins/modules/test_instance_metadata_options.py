@@ -9,7 +9,8 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 from imdsv2_fleet import Fleet
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _aws, _imdsv2
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_options
 
 DEFAULTS = {'http_tokens': 'optional', 'http_put_response_hop_limit': 1, 'http_endpoint': 'enabled',
