@@ -228,9 +228,8 @@ get_metric_data_requests:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AwsError
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     AUTO_SCALING_GROUP_TAG,
     LAUNCH_TEMPLATE_ID_TAG,
@@ -362,8 +361,7 @@ def main():
         start_time=dict(type='str'),
         launch_templates=dict(type='str', choices=['all', 'used', 'none'], default='all'),
     )
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AwsModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     if not 1 <= params['window_days'] <= 455:
         module.fail_json(msg='window_days must be between 1 and 455 (CloudWatch keeps hourly data for 455 days), '
@@ -374,12 +372,8 @@ def main():
         except ValueError as exc:
             module.fail_json(msg='start_time: %s' % exc)
 
-    clients = [aws_client(module, service) for service in ('ec2', 'autoscaling', 'cloudwatch')]
-    try:
-        result = run(params, *clients, now=utc_now())
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    clients = [module.client(service) for service in ('ec2', 'autoscaling', 'cloudwatch')]
+    module.exit_with(run, params, *clients, now=utc_now())
 
 
 if __name__ == '__main__':

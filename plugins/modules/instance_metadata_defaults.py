@@ -111,9 +111,8 @@ previous:
            "instance_metadata_tags": "no-preference", "managed_by": "account"}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AwsError, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import MAX_HOP_LIMIT
 
 NO_PREFERENCE = 'no-preference'
@@ -172,19 +171,13 @@ def main():
         http_endpoint=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
         instance_metadata_tags=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
     )
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AwsModule(argument_spec=argument_spec, supports_check_mode=True)
     hop_limit = module.params['http_put_response_hop_limit']
     if hop_limit is not None and hop_limit != NO_HOP_LIMIT and not 1 <= hop_limit <= MAX_HOP_LIMIT:
         module.fail_json(msg='http_put_response_hop_limit must be between 1 and %d, or -1 for no default; got %d.'
                              % (MAX_HOP_LIMIT, hop_limit))
 
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module, module.client('ec2'))
 
 
 if __name__ == '__main__':

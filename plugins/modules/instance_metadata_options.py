@@ -158,9 +158,8 @@ changed_ids:
   sample: [i-0123456789abcdef0]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, Deadline, aws_client
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     OPTIONS_ARGSPEC,
     check_hop_limit,
@@ -223,8 +222,7 @@ def main():
         wait_timeout=dict(type='int', default=300),
     )
     argument_spec.update(OPTIONS_ARGSPEC)
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(
+    module = AwsModule(
         argument_spec=argument_spec,
         required_one_of=[('instance_ids', 'filters'),
                          ('http_tokens', 'http_put_response_hop_limit', 'http_endpoint', 'http_protocol_ipv6',
@@ -239,12 +237,7 @@ def main():
     if module.params['instance_ids'] == []:
         module.fail_json(msg='instance_ids is empty: name at least one instance, or use filters.')
 
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module, module.client('ec2'))
 
 
 if __name__ == '__main__':

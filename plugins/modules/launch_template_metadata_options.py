@@ -130,9 +130,8 @@ metadata_options:
                "http_protocol_ipv6": null, "instance_metadata_tags": null}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AWS_ARGSPEC, AwsError, aws_client, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AwsError, call
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
     OPTIONS_ARGSPEC,
     check_hop_limit,
@@ -200,8 +199,7 @@ def main():
         version_description=dict(type='str', default='Instance metadata options set by cloudmeta.imds'),
     )
     argument_spec.update(OPTIONS_ARGSPEC)
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(
+    module = AwsModule(
         argument_spec=argument_spec,
         required_one_of=[('launch_template_id', 'launch_template_name'),
                          ('http_tokens', 'http_put_response_hop_limit', 'http_endpoint', 'http_protocol_ipv6',
@@ -212,12 +210,7 @@ def main():
     problem = check_hop_limit(module.params['http_put_response_hop_limit'])
     if problem:
         module.fail_json(msg=problem)
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module, module.client('ec2'))
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  p
 from imdsv2_fleet import Fleet
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_options
 
@@ -134,7 +135,7 @@ def fake_deadline(seconds):
         sleeps.append(interval)
         clock[0] += interval
 
-    return _aws.Deadline(seconds, clock=lambda: clock[0], sleep=sleep), sleeps
+    return Deadline(seconds, clock=lambda: clock[0], sleep=sleep), sleeps
 
 
 def test_wait_backs_off_until_applied():
