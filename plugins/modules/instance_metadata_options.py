@@ -159,59 +159,8 @@ changed_ids:
 '''
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
-from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import (
-    OPTIONS_ARGSPEC,
-    check_hop_limit,
-    describe_instances,
-    differs,
-    instance_options,
-    merge_options,
-    modify_instance,
-    requested_options,
-    wait_applied,
-)
-
-
-def plan(instances, requested):
-    """[(instance_id, before, after)] for every instance, in the order AWS listed them."""
-    result = []
-    for instance in instances:
-        before = instance_options(instance)
-        result.append((instance['InstanceId'], before, merge_options(before, requested)))
-    return result
-
-
-def run(module, ec2):
-    params = module.params
-    instances = describe_instances(ec2, instance_ids=params['instance_ids'], filters=params['filters'])
-    steps = plan(instances, requested_options(params))
-    states = {instance['InstanceId']: (instance.get('MetadataOptions') or {}).get('State') for instance in instances}
-    changing = [(instance_id, after) for instance_id, before, after in steps if differs(before, after)]
-
-    if not module.check_mode:
-        for instance_id, after in changing:
-            states[instance_id] = modify_instance(ec2, instance_id, after)
-        if params['wait'] and changing:
-            described = wait_applied(ec2, [instance_id for instance_id, _after in changing],
-                                     Deadline(params['wait_timeout']))
-            for instance_id, instance in described.items():
-                states[instance_id] = (instance.get('MetadataOptions') or {}).get('State')
-
-    changed_ids = [instance_id for instance_id, _after in changing]
-    return dict(
-        changed=bool(changing),
-        changed_ids=changed_ids,
-        instances=[
-            dict(instance_id=instance_id, changed=instance_id in changed_ids, before=before, after=after,
-                 state=states.get(instance_id))
-            for instance_id, before, after in steps
-        ],
-        diff={
-            'before': {instance_id: before for instance_id, before, _after in steps if instance_id in changed_ids},
-            'after': {instance_id: after for instance_id, _before, after in steps if instance_id in changed_ids},
-        },
-    )
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import OPTIONS_ARGSPEC, check_hop_limit
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.instance_options import run
 
 
 def main():
@@ -237,7 +186,7 @@ def main():
     if module.params['instance_ids'] == []:
         module.fail_json(msg='instance_ids is empty: name at least one instance, or use filters.')
 
-    module.exit_with(run, module, module.client('ec2'))
+    module.exit_with(run, module.client('ec2'), module.params, module.check_mode)
 
 
 if __name__ == '__main__':
