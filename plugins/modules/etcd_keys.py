@@ -160,123 +160,14 @@ revoked_leases:
   sample: ["7587869398563932911"]
 '''
 
-import json
-import re
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._etcd import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.etcd import (
     ETCD_ARGSPEC,
-    NO_LEASE,
     EtcdClient,
     EtcdError,
+    apply,
 )
-
-MIN_LEASE_TTL = 5
-# A key built from metadata served as "i-0123456789abcdef0\\n" is refused.
-CONTROL_OR_EDGE_BLANK = re.compile(r'[\x00-\x1f\x7f]|^\s|\s\Z')
-
-
-def encode(value):
-    """The bytes etcd stores for VALUE."""
-    if isinstance(value, str):
-        return value.encode('utf-8')
-    return json.dumps(value, sort_keys=True, separators=(',', ':')).encode('utf-8')
-
-
-def same_value(stored, wanted):
-    if stored == encode(wanted):
-        return True
-    if isinstance(wanted, str):
-        return False
-    try:
-        return json.loads(stored.decode('utf-8')) == wanted
-    except ValueError:
-        return False
-
-
-def text(values):
-    return dict((key, to_text(value, errors='surrogate_or_replace')) for key, value in values.items())
-
-
-def present(module, client, wanted, current):
-    ttl = module.params['lease_ttl']
-    values_ok = all(current[key] is not None and same_value(current[key]['value'], value)
-                    for key, value in wanted.items())
-    old_leases = set(item['lease'] for item in current.values() if item and item['lease'] != NO_LEASE)
-
-    kept = None
-    if ttl and len(old_leases) == 1 and all(item is not None for item in current.values()):
-        lease = next(iter(old_leases))
-        remaining, granted, _keys = client.time_to_live(lease)
-        if remaining > 0 and granted == ttl:
-            kept = lease
-    lease_ok = kept is not None if ttl else not old_leases
-    changed = not (values_ok and lease_ok)
-
-    lease = kept
-    revoked = []
-    if not module.check_mode:
-        if changed:
-            if ttl and lease is None:
-                lease = client.grant(ttl)
-            client.put_all(dict((key, encode(value)) for key, value in wanted.items()), lease or NO_LEASE)
-            for old in sorted(old_leases - set([lease])):
-                if client.revoke_if_unused(old):
-                    revoked.append(old)
-        elif kept is not None:
-            # Not a change: a re-run only renews what is already there.
-            client.keepalive(kept)
-    return changed, dict(id=lease, ttl=ttl) if ttl else None, revoked
-
-
-def absent(module, client, current):
-    existing = dict((key, item) for key, item in current.items() if item is not None)
-    revoked = []
-    if existing and not module.check_mode:
-        client.delete_all(list(existing))
-        for lease in sorted(set(item['lease'] for item in existing.values()) - set([NO_LEASE])):
-            if client.revoke_if_unused(lease):
-                revoked.append(lease)
-    return bool(existing), revoked
-
-
-def run(module, client):
-    params = module.params
-    wanted = params['keys']
-    if not wanted:
-        raise EtcdError('keys must name at least one key.')
-    for key in wanted:
-        if not key:
-            raise EtcdError('Key names must not be empty.')
-        if CONTROL_OR_EDGE_BLANK.search(key):
-            raise EtcdError('Key name %r holds a line break, a control character or leading or trailing whitespace '
-                            '(metadata served with a trailing newline?); give the bare name.' % key)
-    ttl = params['lease_ttl']
-    if ttl is not None and ttl < MIN_LEASE_TTL:
-        raise EtcdError('lease_ttl must be at least %d seconds; got %d.' % (MIN_LEASE_TTL, ttl))
-    if params['state'] == 'present':
-        for key, value in wanted.items():
-            if value is None:
-                raise EtcdError('Key %s has no value; give it one, or use state=absent.' % key)
-
-    current = dict((key, client.get(key)) for key in wanted)
-    before = text(dict((key, item['value']) for key, item in current.items() if item is not None))
-
-    if params['state'] == 'absent':
-        changed, revoked = absent(module, client, current)
-        return outcome(changed, {}, None, revoked, diff=dict(before=before, after={}))
-
-    changed, lease, revoked = present(module, client, wanted, current)
-    after = text(dict((key, encode(value)) for key, value in wanted.items()))
-    return outcome(changed, after, lease, revoked, diff=dict(before=before, after=after))
-
-
-def outcome(changed, written, lease, revoked, diff):
-    # 'keys' is the 1.0.0 name of 'written'; Jinja resolves result.keys to the
-    # dict method, so it is kept only for result['keys'] until 2.0.0.
-    return dict(changed=changed, written=written, keys=written, lease=lease, revoked_leases=revoked, diff=diff)
 
 
 def main():
@@ -290,10 +181,11 @@ def main():
                            required_together=[('username', 'password'), ('client_cert', 'client_key')])
     try:
         client = EtcdClient.from_params(module.params)
-        result = run(module, client)
+        result, diff = apply(client, module.params['keys'], module.params['state'], module.params['lease_ttl'],
+                             check_mode=module.check_mode)
     except EtcdError as exc:
         module.fail_json(msg=exc.message)
-    module.exit_json(**result)
+    module.exit_json(diff=diff, **result)
 
 
 if __name__ == '__main__':

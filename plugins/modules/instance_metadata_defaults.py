@@ -106,58 +106,9 @@ previous:
            "instance_metadata_tags": "no-preference", "managed_by": "account"}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client, call
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import MAX_HOP_LIMIT
-
-NO_PREFERENCE = 'no-preference'
-NO_HOP_LIMIT = -1
-DEFAULT_NAMES = (
-    ('http_tokens', 'HttpTokens', NO_PREFERENCE),
-    ('http_put_response_hop_limit', 'HttpPutResponseHopLimit', NO_HOP_LIMIT),
-    ('http_endpoint', 'HttpEndpoint', NO_PREFERENCE),
-    ('instance_metadata_tags', 'InstanceMetadataTags', NO_PREFERENCE),
-)
-
-
-def current_defaults(ec2):
-    """(the account level with every option present, AWS's message when a policy manages it).
-
-    AWS leaves out the options that have no default.
-    """
-    account = call(ec2.get_instance_metadata_defaults).get('AccountLevel') or {}
-    result = {name: account.get(api_name, unset) for name, api_name, unset in DEFAULT_NAMES}
-    result['managed_by'] = account.get('ManagedBy', 'account')
-    return result, account.get('ManagedExceptionMessage')
-
-
-def options_only(defaults):
-    return {name: defaults[name] for name, _api, _unset in DEFAULT_NAMES}
-
-
-def changes(current, params):
-    """{api_name: value} for every requested default that differs."""
-    return {api_name: params[name] for name, api_name, _unset in DEFAULT_NAMES
-            if params[name] is not None and params[name] != current[name]}
-
-
-def run(module, ec2):
-    before, managed_message = current_defaults(ec2)
-    update = changes(before, module.params)
-    after = dict(before)
-    for name, api_name, _unset in DEFAULT_NAMES:
-        if api_name in update:
-            after[name] = update[api_name]
-    if update and not module.check_mode:
-        if before['managed_by'] == 'declarative-policy':
-            raise AwsError('The instance metadata defaults of this account are managed by a declarative policy of '
-                           'AWS Organizations (%s); change that policy instead.'
-                           % (managed_message or 'no message'))
-        call(ec2.modify_instance_metadata_defaults, **update)
-        after = current_defaults(ec2)[0]
-    return dict(changed=bool(update), defaults=after, previous=before,
-                diff={'before': options_only(before), 'after': options_only(after)})
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.defaults import NO_HOP_LIMIT, NO_PREFERENCE, run
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import MAX_HOP_LIMIT
 
 
 def main():
@@ -167,19 +118,13 @@ def main():
         http_endpoint=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
         instance_metadata_tags=dict(type='str', choices=['enabled', 'disabled', NO_PREFERENCE]),
     )
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AwsModule(argument_spec=argument_spec, supports_check_mode=True)
     hop_limit = module.params['http_put_response_hop_limit']
     if hop_limit is not None and hop_limit != NO_HOP_LIMIT and not 1 <= hop_limit <= MAX_HOP_LIMIT:
         module.fail_json(msg='http_put_response_hop_limit must be between 1 and %d, or -1 for no default; got %d.'
                              % (MAX_HOP_LIMIT, hop_limit))
 
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module.client('ec2'), module.params, module.check_mode)
 
 
 if __name__ == '__main__':

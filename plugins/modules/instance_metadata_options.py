@@ -128,61 +128,9 @@ changed_ids:
   sample: [i-0123456789abcdef0]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, Deadline, aws_client
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import (
-    OPTIONS_ARGSPEC,
-    check_hop_limit,
-    describe_instances,
-    differs,
-    instance_options,
-    merge_options,
-    modify_instance,
-    requested_options,
-    wait_applied,
-)
-
-
-def plan(instances, requested):
-    """[(instance_id, before, after)] for every instance, in the order AWS listed them."""
-    result = []
-    for instance in instances:
-        before = instance_options(instance)
-        result.append((instance['InstanceId'], before, merge_options(before, requested)))
-    return result
-
-
-def run(module, ec2):
-    params = module.params
-    instances = describe_instances(ec2, instance_ids=params['instance_ids'], filters=params['filters'])
-    steps = plan(instances, requested_options(params))
-    states = {instance['InstanceId']: (instance.get('MetadataOptions') or {}).get('State') for instance in instances}
-    changing = [(instance_id, after) for instance_id, before, after in steps if differs(before, after)]
-
-    if not module.check_mode:
-        for instance_id, after in changing:
-            states[instance_id] = modify_instance(ec2, instance_id, after)
-        if params['wait'] and changing:
-            described = wait_applied(ec2, [instance_id for instance_id, _after in changing],
-                                     Deadline(params['wait_timeout']))
-            for instance_id, instance in described.items():
-                states[instance_id] = (instance.get('MetadataOptions') or {}).get('State')
-
-    changed_ids = [instance_id for instance_id, _after in changing]
-    return dict(
-        changed=bool(changing),
-        changed_ids=changed_ids,
-        instances=[
-            dict(instance_id=instance_id, changed=instance_id in changed_ids, before=before, after=after,
-                 state=states.get(instance_id))
-            for instance_id, before, after in steps
-        ],
-        diff={
-            'before': {instance_id: before for instance_id, before, _after in steps if instance_id in changed_ids},
-            'after': {instance_id: after for instance_id, _before, after in steps if instance_id in changed_ids},
-        },
-    )
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import OPTIONS_ARGSPEC, check_hop_limit
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.instance_options import run
 
 
 def main():
@@ -193,8 +141,7 @@ def main():
         wait_timeout=dict(type='int', default=300),
     )
     argument_spec.update(OPTIONS_ARGSPEC)
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(
+    module = AwsModule(
         argument_spec=argument_spec,
         required_one_of=[('instance_ids', 'filters'),
                          ('http_tokens', 'http_put_response_hop_limit', 'http_endpoint', 'http_protocol_ipv6',
@@ -209,12 +156,7 @@ def main():
     if module.params['instance_ids'] == []:
         module.fail_json(msg='instance_ids is empty: name at least one instance, or use filters.')
 
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module.client('ec2'), module.params, module.check_mode)
 
 
 if __name__ == '__main__':

@@ -102,65 +102,9 @@ metadata_options:
                "http_protocol_ipv6": null, "instance_metadata_tags": null}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AWS_ARGSPEC, AwsError, aws_client, call
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imdsv2 import (
-    OPTIONS_ARGSPEC,
-    check_hop_limit,
-    differs,
-    merge_options,
-    options_from_api,
-    options_to_api,
-    requested_options,
-)
-
-
-def source(ec2, params):
-    template = {'LaunchTemplateId': params['launch_template_id']} if params['launch_template_id'] else {
-        'LaunchTemplateName': params['launch_template_name']}
-    try:
-        versions = call(ec2.describe_launch_template_versions, Versions=[params['source_version']],
-                        **template)['LaunchTemplateVersions']
-    except AwsError as exc:
-        if exc.code and exc.code.startswith('InvalidLaunchTemplate'):
-            raise AwsError('Launch template %s (version %s) does not exist: %s'
-                           % (params['launch_template_id'] or params['launch_template_name'],
-                              params['source_version'], exc.message), code=exc.code) from None
-        raise
-    if not versions:
-        raise AwsError('Launch template %s has no version %s.'
-                       % (params['launch_template_id'] or params['launch_template_name'], params['source_version']))
-    return versions[0]
-
-
-def run(module, ec2):
-    params = module.params
-    version = source(ec2, params)
-    template_id = version['LaunchTemplateId']
-    number = str(version['VersionNumber'])
-    before = options_from_api((version.get('LaunchTemplateData') or {}).get('MetadataOptions'))
-    after = merge_options(before, requested_options(params))
-    create = differs(before, after)
-    make_default = params['set_default'] and (create or not version.get('DefaultVersion'))
-    result_version = None if create else number
-    if not module.check_mode:
-        if create:
-            created = call(ec2.create_launch_template_version, LaunchTemplateId=template_id, SourceVersion=number,
-                           VersionDescription=params['version_description'],
-                           LaunchTemplateData={'MetadataOptions': options_to_api(after)})
-            result_version = str(created['LaunchTemplateVersion']['VersionNumber'])
-        if make_default:
-            call(ec2.modify_launch_template, LaunchTemplateId=template_id, DefaultVersion=result_version)
-    return dict(
-        changed=create or make_default,
-        launch_template_id=template_id,
-        source_version=number,
-        version=result_version,
-        metadata_options={'before': before, 'after': after},
-        diff={'before': {'version': number, 'metadata_options': before},
-              'after': {'version': result_version or 'new', 'metadata_options': after}},
-    )
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.imdsv2 import OPTIONS_ARGSPEC, check_hop_limit
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout.launch_templates import run
 
 
 def main():
@@ -172,8 +116,7 @@ def main():
         version_description=dict(type='str', default='Instance metadata options set by cloudmeta.imds'),
     )
     argument_spec.update(OPTIONS_ARGSPEC)
-    argument_spec.update(AWS_ARGSPEC)
-    module = AnsibleModule(
+    module = AwsModule(
         argument_spec=argument_spec,
         required_one_of=[('launch_template_id', 'launch_template_name'),
                          ('http_tokens', 'http_put_response_hop_limit', 'http_endpoint', 'http_protocol_ipv6',
@@ -184,12 +127,7 @@ def main():
     problem = check_hop_limit(module.params['http_put_response_hop_limit'])
     if problem:
         module.fail_json(msg=problem)
-    ec2 = aws_client(module, 'ec2')
-    try:
-        result = run(module, ec2)
-    except AwsError as exc:
-        module.fail_json(msg=exc.message, **({'error_code': exc.code} if exc.code else {}))
-    module.exit_json(**result)
+    module.exit_with(run, module.client('ec2'), module.params, module.check_mode)
 
 
 if __name__ == '__main__':

@@ -121,8 +121,18 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
         register_instance_etcd_keepalive_script=str(tmp_path / "bin" / "cloudmeta-etcd-keepalive"),
         register_instance_etcd_keepalive_unit_dir=str(systemd_state / "units"),
         register_instance_etcd_keepalive_config_dir=str(tmp_path / "keepalive"),
+        register_instance_library_dir=str(tmp_path / "lib" / "cloudmeta-imds"),
     )
     (tmp_path / "bin").mkdir()
+    unit_path = systemd_state / "units" / "cloudmeta-etcd-keepalive@.service"
+    program = tmp_path / "bin" / "cloudmeta-etcd-keepalive"
+    # What the role installed, recorded while it is there: state absent removes it.
+    installed_path = tmp_path / "installed.json"
+    record_installed = (
+        "import json, os, sys; unit, program, out = sys.argv[1:]; "
+        "json.dump({'unit': open(unit).read(), 'program_mode': os.stat(program).st_mode, "
+        "'program': os.path.realpath(program)}, open(out, 'w'))"
+    )
 
     def with_env(entry):
         entry["env"] = env
@@ -135,11 +145,12 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
         {"argv": [sys.executable, LAB, "renewals", "--state-dir", str(tmp_path / "lab"), "--key", skydns_key,
                   "--renewals", "2", "--timeout", "240"], "timeout": 300},
         with_env(step(tmp_path, "again", lease_vars)),
+        {"argv": [sys.executable, "-c", record_installed, str(unit_path), str(program), str(installed_path)]},
         with_env(step(tmp_path, "absent", dict(lease_vars, register_instance_state="absent"))),
         # A keepalive left running would write the keys back within its interval (TTL/3).
         {"argv": ["sleep", str(LEASE_TTL)]},
     ]
-    check, present, waited, again, absent, after = run_lab(tmp_path, steps)
+    check, present, waited, again, recorded, absent, after = run_lab(tmp_path, steps)
 
     assert recap(check)[2] == 0, check["output"]
     assert check["snapshot"]["etcd"]["keys"] == {}
@@ -174,12 +185,19 @@ def test_lease_is_kept_alive_by_the_installed_service_and_removed_with_it(tmp_pa
     assert after["snapshot"]["etcd"]["keys"] == {}
     assert not (tmp_path / "keepalive" / "web.json").exists()
 
-    unit = (systemd_state / "units" / "cloudmeta-etcd-keepalive@.service").read_text()
-    program = tmp_path / "bin" / "cloudmeta-etcd-keepalive"
+    assert recorded["returncode"] == 0, recorded["output"]
+    installed = json.loads(installed_path.read_text())
+    unit = installed["unit"]
     assert "ExecStart=%s %s %s/%%i.json" % (sys.executable, program, tmp_path / "keepalive") in unit
     assert "Restart=always" in unit
     assert "After=network-online.target" in unit
-    assert stat.S_IMODE(os.stat(program).st_mode) == 0o644
+    assert stat.S_IMODE(installed["program_mode"]) == 0o644
+    # The unit runs the program in the instance library, through a link.
+    assert installed["program"] == str(tmp_path / "lib" / "cloudmeta-imds" / "etcd-keepalive.py")
+    # The last registration gone, so are the program, its unit and the library.
+    assert not os.path.lexists(program)
+    assert not unit_path.exists()
+    assert not (tmp_path / "lib" / "cloudmeta-imds").exists()
 
 
 def test_a_dotted_service_name_is_reversed_like_the_domain_and_empty_labels_are_refused(tmp_path):

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.haproxy import (
     HAProxyError,
     RuntimeApi,
     add_server_command,

@@ -14,7 +14,9 @@ import pytest
 
 from aws_moto import REGION, aws, aws_env, aws_lab, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import cloudmap
 from ansible_collections.cloudmeta.imds.plugins.modules import cloudmap_instance
 
 INSTANCE_ID = 'i-0123456789abcdef0'
@@ -177,14 +179,14 @@ def test_a_service_id_ending_in_a_newline_is_refused(run_module, service_id):
 
 def test_init_health_status_alone_is_no_difference():
     desired = dict(ATTRIBUTES, AWS_INIT_HEALTH_STATUS='UNHEALTHY')
-    assert cloudmap_instance.attributes_match(desired, ATTRIBUTES)
-    assert not cloudmap_instance.attributes_match(desired, dict(ATTRIBUTES, AWS_INIT_HEALTH_STATUS='HEALTHY'))
+    assert cloudmap.attributes_match(desired, ATTRIBUTES)
+    assert not cloudmap.attributes_match(desired, dict(ATTRIBUTES, AWS_INIT_HEALTH_STATUS='HEALTHY'))
 
 
 def test_ipv4_filled_in_from_the_ec2_instance_id_is_no_difference():
     desired = {'AWS_EC2_INSTANCE_ID': INSTANCE_ID}
-    assert cloudmap_instance.attributes_match(desired, {'AWS_EC2_INSTANCE_ID': INSTANCE_ID, 'AWS_INSTANCE_IPV4': '10.0.1.25'})
-    assert not cloudmap_instance.attributes_match(ATTRIBUTES, dict(ATTRIBUTES, EXTRA='1'))
+    assert cloudmap.attributes_match(desired, {'AWS_EC2_INSTANCE_ID': INSTANCE_ID, 'AWS_INSTANCE_IPV4': '10.0.1.25'})
+    assert not cloudmap.attributes_match(ATTRIBUTES, dict(ATTRIBUTES, EXTRA='1'))
 
 
 # -- operations moto always reports as SUCCESS -----------------------------------
@@ -219,11 +221,11 @@ class OperationsClient(object):
 
 def fake_deadline(seconds):
     clock = [0.0]
-    return _aws.Deadline(seconds, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)), clock
+    return Deadline(seconds, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)), clock
 
 
 def test_a_failed_operation_fails_with_the_reason():
-    service = cloudmap_instance.ServiceClient(OperationsClient(['PENDING', 'FAIL']), 'srv-1')
+    service = cloudmap.ServiceClient(OperationsClient(['PENDING', 'FAIL']), 'srv-1')
     deadline, _clock = fake_deadline(60)
     with pytest.raises(_aws.AwsError) as error:
         service.wait('op-1', deadline)
@@ -231,7 +233,7 @@ def test_a_failed_operation_fails_with_the_reason():
 
 
 def test_a_pending_operation_times_out_with_advice():
-    service = cloudmap_instance.ServiceClient(OperationsClient(['PENDING']), 'srv-1')
+    service = cloudmap.ServiceClient(OperationsClient(['PENDING']), 'srv-1')
     deadline, clock = fake_deadline(5)
     with pytest.raises(_aws.AwsError) as error:
         service.wait('op-1', deadline)
@@ -242,7 +244,7 @@ def test_a_pending_operation_times_out_with_advice():
 
 def test_duplicate_request_is_retried_within_the_deadline():
     client = OperationsClient(register_errors=['DuplicateRequest', 'DuplicateRequest'])
-    service = cloudmap_instance.ServiceClient(client, 'srv-1')
+    service = cloudmap.ServiceClient(client, 'srv-1')
     deadline, _clock = fake_deadline(10)
     assert service.register(INSTANCE_ID, ATTRIBUTES, deadline) == 'op-1'
     assert client.register_calls == 3
@@ -250,7 +252,7 @@ def test_duplicate_request_is_retried_within_the_deadline():
 
 def test_duplicate_request_gives_up_at_the_deadline():
     client = OperationsClient(register_errors=['DuplicateRequest'] * 100)
-    service = cloudmap_instance.ServiceClient(client, 'srv-1')
+    service = cloudmap.ServiceClient(client, 'srv-1')
     deadline, _clock = fake_deadline(3)
     with pytest.raises(_aws.AwsError) as error:
         service.register(INSTANCE_ID, ATTRIBUTES, deadline)

@@ -12,7 +12,9 @@ import pytest
 
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import elbv2
 from ansible_collections.cloudmeta.imds.plugins.modules import elbv2_target
 
 INSTANCE_ID = 'i-0123456789abcdef0'
@@ -242,21 +244,21 @@ def description(target_id, port, state, reason=None):
 
 def test_find_target_matches_id_and_port():
     listing = [description('i-1', 80, 'healthy'), description('10.0.0.5', 8080, 'initial')]
-    assert elbv2_target.find_target(listing, 'i-1', 80) is listing[0]
-    assert elbv2_target.find_target(listing, 'i-1', 8080) is None
-    assert elbv2_target.find_target(listing, '10.0.0.5', 8080) is listing[1]
-    assert elbv2_target.find_target([description('i-1', 80, 'unused', 'Target.NotRegistered')], 'i-1', 80) is None
+    assert elbv2.find_target(listing, 'i-1', 80) is listing[0]
+    assert elbv2.find_target(listing, 'i-1', 8080) is None
+    assert elbv2.find_target(listing, '10.0.0.5', 8080) is listing[1]
+    assert elbv2.find_target([description('i-1', 80, 'unused', 'Target.NotRegistered')], 'i-1', 80) is None
 
 
 def test_find_target_compares_ipv6_by_value():
     listing = [description('2001:db8::25', 80, 'healthy')]
-    assert elbv2_target.find_target(listing, '2001:0db8:0000::0025', 80) is listing[0]
+    assert elbv2.find_target(listing, '2001:0db8:0000::0025', 80) is listing[0]
 
 
 def test_a_draining_target_is_registered_again():
     draining = description('i-1', 80, 'draining', 'Target.DeregistrationInProgress')
-    assert elbv2_target.is_registered(draining) is False
-    assert elbv2_target.is_registered(description('i-1', 80, 'unused', 'Target.NotInUse')) is True
+    assert elbv2.is_registered(draining) is False
+    assert elbv2.is_registered(description('i-1', 80, 'unused', 'Target.NotInUse')) is True
 
 
 @pytest.mark.parametrize('state, reason, outcome', [
@@ -271,26 +273,26 @@ def test_a_draining_target_is_registered_again():
     ('draining', 'Target.DeregistrationInProgress', 'fail'),
 ])
 def test_healthy_verdict(state, reason, outcome):
-    assert elbv2_target.healthy_verdict(description('i-1', 80, state, reason))[0] == outcome
+    assert elbv2.healthy_verdict(description('i-1', 80, state, reason))[0] == outcome
 
 
 def test_not_in_use_explains_why_waiting_is_pointless():
-    outcome, note = elbv2_target.healthy_verdict(description('i-1', 80, 'unused', 'Target.NotInUse'))
+    outcome, note = elbv2.healthy_verdict(description('i-1', 80, 'unused', 'Target.NotInUse'))
     assert outcome == 'fail'
     assert 'not used by any load balancer' in note
 
 
 def test_drained_waits_while_draining():
-    assert elbv2_target.drained_verdict(description('i-1', 80, 'draining', 'Target.DeregistrationInProgress'))[0] == 'wait'
-    assert elbv2_target.drained_verdict(None)[0] == 'done'
+    assert elbv2.drained_verdict(description('i-1', 80, 'draining', 'Target.DeregistrationInProgress'))[0] == 'wait'
+    assert elbv2.drained_verdict(None)[0] == 'done'
 
 
 def test_wait_gives_up_at_the_deadline_with_the_last_state():
     clock = [0.0]
-    deadline = _aws.Deadline(10, clock=lambda: clock[0], sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    deadline = Deadline(10, clock=lambda: clock[0], sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     initial = description('i-1', 80, 'initial', 'Elb.InitialHealthChecking')
     with pytest.raises(_aws.AwsError) as error:
-        elbv2_target.wait_for(elbv2_target.healthy_verdict, lambda: initial, deadline, interval=3)
+        elbv2.wait_for(elbv2.healthy_verdict, lambda: initial, deadline, interval=3)
     assert 'Timed out after 10 seconds' in error.value.message
     assert 'initial (Elb.InitialHealthChecking' in error.value.message
     assert clock[0] == 10

@@ -266,7 +266,7 @@ def test_absent_without_shutdown_leaves_the_server_in_maintenance_and_fails(run_
 
 
 def _wait_for_sessions(haproxy, name, count):  # pylint: disable=redefined-outer-name
-    from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import RuntimeApi
+    from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.haproxy import RuntimeApi
     import time
     api = RuntimeApi(haproxy.admin_socket)
     deadline = time.monotonic() + 60

@@ -13,7 +13,8 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 from imdsv2_fleet import Fleet, now
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _imdsv2
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import imdsv2_readiness_info
 
 NO_TOKEN = 'MetadataNoToken'
@@ -29,7 +30,7 @@ def fleet(aws):
 def metric_requests(monkeypatch):
     """The GetMetricData requests the module sends, counted as botocore sends them."""
     sent = []
-    real = imdsv2_readiness_info.aws_client
+    real = AwsModule.client
 
     def counting_client(module, service):
         client = real(module, service)
@@ -37,7 +38,7 @@ def metric_requests(monkeypatch):
                                     lambda params, **_kw: sent.append(len(params['MetricDataQueries'])))
         return client
 
-    monkeypatch.setattr(imdsv2_readiness_info, 'aws_client', counting_client)
+    monkeypatch.setattr(AwsModule, 'client', counting_client)
     return sent
 
 

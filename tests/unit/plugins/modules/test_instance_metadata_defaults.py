@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 
 from aws_moto import REGION, run_module  # noqa: F401  pylint: disable=unused-import
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_defaults
 
 NOTHING_SET = {'AccountLevel': {'ManagedBy': 'account'}}
@@ -24,7 +25,7 @@ def ec2(monkeypatch):
     client = boto3.session.Session(aws_access_key_id='testing', aws_secret_access_key='testing',
                                    region_name=REGION).client('ec2', endpoint_url='http://127.0.0.1:9')
     stubber = Stubber(client)
-    monkeypatch.setattr(instance_metadata_defaults, 'aws_client', lambda module, service: client)
+    monkeypatch.setattr(AwsModule, 'client', lambda module, service: client)
     with stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -98,6 +99,6 @@ def test_aws_errors_are_reported(run_module, ec2):
 
 @pytest.mark.parametrize('limit', [0, 65, -2])
 def test_bad_hop_limit_is_refused(run_module, limit, monkeypatch):
-    monkeypatch.setattr(instance_metadata_defaults, 'aws_client', lambda module, service: pytest.fail('no call'))
+    monkeypatch.setattr(AwsModule, 'client', lambda module, service: pytest.fail('no call'))
     result = run_module(instance_metadata_defaults, http_put_response_hop_limit=limit, region=REGION)
     assert result.failed and 'got %d' % limit in result['msg']

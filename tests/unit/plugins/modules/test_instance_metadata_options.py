@@ -9,7 +9,9 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 from imdsv2_fleet import Fleet
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils import _aws, _imdsv2
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
+from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_options
 
 DEFAULTS = {'http_tokens': 'optional', 'http_put_response_hop_limit': 1, 'http_endpoint': 'enabled',
@@ -133,7 +135,7 @@ def fake_deadline(seconds):
         sleeps.append(interval)
         clock[0] += interval
 
-    return _aws.Deadline(seconds, clock=lambda: clock[0], sleep=sleep), sleeps
+    return Deadline(seconds, clock=lambda: clock[0], sleep=sleep), sleeps
 
 
 def test_wait_backs_off_until_applied():

@@ -6,7 +6,10 @@
 # collection and may not remain stable to outside uses. Changes may be made
 # in ANY release, even a bugfix release.
 
-"""HAProxy runtime API (stats socket) client and parsers, standard library only.
+"""HAProxy through its runtime API (stats socket): client, parsers, and register / deregister one server.
+
+Standard library only, no ansible import, so that programs on the instance
+can use it as the haproxy_runtime_server module does.
 
 Every command goes over its own connection: HAProxy answers a
 non-interactive connection and closes it, which makes the end of each answer
@@ -24,6 +27,8 @@ import csv
 import ipaddress
 import re
 import socket
+import time
+import zlib
 
 # All patterns are used with fullmatch(): "$" would also match before a
 # final newline.
@@ -343,3 +348,265 @@ class RuntimeApi:
         if 'dynamic load balancing' in text:
             raise HAProxyError(DYNAMIC_ALGORITHM_HELP % backend)
         raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(words), _first_line(answer)))
+
+
+# -- register / deregister one server: what the haproxy_runtime_server module does ----------
+
+POLL_INTERVAL = 0.2
+# "del server" can still see connections for a moment after the last
+# session ended (idle connections are purged asynchronously).
+DELETE_GRACE = 5.0
+
+
+class Changes:
+    """Sends the commands that change something, or, in check mode, only records them."""
+
+    def __init__(self, api, check_mode):
+        self.api = api
+        self.check_mode = check_mode
+        self.commands = []
+
+    def send(self, words, *accepted):
+        # Checked in check mode too, so check mode shows what would be refused.
+        self.commands.append(command_line(words))
+        if not self.check_mode:
+            self.api.expect(words, *accepted)
+
+
+def updates(changes, server, address, port, weight, check):
+    """Bring an existing server (or slot) to the wanted address, port, weight, checks and ready state."""
+    target = '%s/%s' % (server['backend'], server['name'])
+    if server['address'] != address or server['port'] != port:
+        changes.send(['set', 'server', target, 'addr', address, 'port', str(port)], 'IP changed', 'no need to change')
+    if weight is not None and server['weight'] != weight:
+        changes.send(['set', 'weight', target, str(weight)])
+    if check is True and not server.check_enabled:
+        changes.send(['enable', 'health', target])
+    elif check is False and server.check_enabled:
+        changes.send(['disable', 'health', target])
+    if server.admin != 'ready':
+        changes.send(['set', 'server', target, 'state', 'ready'])
+
+
+def add(changes, backend, name, address, port, weight, check, keywords):
+    words = (['check'] if check else []) + (['weight', str(weight)] if weight is not None else []) + keywords
+    changes.commands.append(command_line(add_server_command(backend, name, address, port, words)))
+    if not changes.check_mode:
+        changes.api.add_server(backend, name, address, port, words)
+    if check:
+        changes.send(['enable', 'health', '%s/%s' % (backend, name)])
+    changes.send(['enable', 'server', '%s/%s' % (backend, name)])
+
+
+def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
+    """Drain SERVER, wait for its sessions, put it in maintenance and, with DELETE, remove it.
+
+    Returns the number of sessions that had to be closed.
+    """
+    api = changes.api
+    backend, name = server['backend'], server['name']
+    target = '%s/%s' % (backend, name)
+    if server.admin == 'ready':
+        changes.send(['set', 'server', target, 'state', 'drain'])
+    remaining = 0
+    if not changes.check_mode and not server.maintenance:
+        deadline = time.monotonic() + drain_timeout
+        while True:
+            remaining = api.sessions(backend, name) or 0
+            if not remaining or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+    if not server.maintenance:
+        changes.send(['set', 'server', target, 'state', 'maint'])
+    if not changes.check_mode:
+        remaining = api.sessions(backend, name) or 0
+    closed = 0
+    if remaining:
+        if not shutdown_sessions:
+            raise HAProxyError('Server %s still has %d session(s) after %d seconds of draining. It is in maintenance '
+                               'and takes no new traffic; run again later, raise drain_timeout, or set '
+                               'shutdown_sessions to close them.' % (target, remaining, drain_timeout))
+        changes.send(['shutdown', 'sessions', 'server', target])
+        closed = remaining
+    if delete:
+        command = ['del', 'server', target]
+        changes.commands.append(command_line(command))
+        if not changes.check_mode:
+            delete_server(api, command)
+    return closed
+
+
+def delete_server(api, command):
+    deadline = time.monotonic() + DELETE_GRACE
+    while True:
+        answer = api.execute(command).strip()
+        if answer.startswith('Server deleted') or answer.startswith('No such server'):
+            return
+        if 'still has connections' not in answer or time.monotonic() >= deadline:
+            raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(command), answer.splitlines()[0] if answer else answer))
+        time.sleep(POLL_INTERVAL)
+
+
+def find(servers, name):
+    for server in servers:
+        if server['name'] == name:
+            return server
+    return None
+
+
+def run_dynamic(params, changes):
+    api = changes.api
+    backend, name = params['backend'], params['name']
+    current = find(api.servers(backend), name)
+    result = dict(sessions_closed=0) if params['state'] == 'absent' else {}
+
+    if params['state'] == 'absent':
+        if current is not None:
+            result['sessions_closed'] = take_out(changes, current, params['drain_timeout'],
+                                                 params['shutdown_sessions'], delete=True)
+        return current, None, result
+
+    address, port, weight, check = params['address'], params['port'], params['weight'], bool(params['check'])
+    keywords = check_keywords(params['server_options'])
+    if current is not None and current.check_configured != check:
+        result['sessions_closed'] = take_out(changes, current, params['drain_timeout'],
+                                             params['shutdown_sessions'], delete=True)
+        add(changes, backend, name, address, port, weight, check, keywords)
+    elif current is None:
+        add(changes, backend, name, address, port, weight, check, keywords)
+    else:
+        updates(changes, current, address, port, weight, check)
+    predicted = dict(backend=backend, name=name, address=address, port=port, admin_state='ready',
+                     weight=weight if weight is not None else (current['weight'] if current else 1),
+                     health_checks=check)
+    return current, predicted, result
+
+
+def slot_number(prefix, name):
+    match = re.fullmatch(r'%s([0-9]+)' % re.escape(prefix), name)
+    return int(match.group(1)) if match else None
+
+
+def slots_of(api, backend, prefix):
+    slots = [server for server in api.servers(backend) if slot_number(prefix, server['name']) is not None]
+    if not slots:
+        raise HAProxyError('Backend %s has no servers named %s<number>: declare them with a server-template line, '
+                           'for example "server-template %s 1-10 unregistered.invalid:80 init-addr last,0.0.0.0 '
+                           'disabled".' % (backend, prefix, prefix))
+    return sorted(slots, key=lambda server: slot_number(prefix, server['name']))
+
+
+def own_slot(slots, address):
+    """The slot that holds ADDRESS, preferring one in service; None when there is none."""
+    mine = [server for server in slots if server['address'] == address]
+    active = [server for server in mine if not server.maintenance]
+    return (active or mine or [None])[0]
+
+
+def free_slot(slots, address):
+    free = [server for server in slots if server.maintenance]
+    if not free:
+        return None
+    # Hosts starting at different slots rarely race for the same one.
+    start = zlib.crc32(address.encode('ascii')) % len(free)
+    return free[start]
+
+
+def run_slot(params, changes):
+    api = changes.api
+    backend, prefix, address = params['backend'], params['slot_prefix'], params['address']
+    slots = slots_of(api, backend, prefix)
+
+    if params['state'] == 'absent':
+        current = own_slot(slots, address)
+        result = dict(sessions_closed=0)
+        if current is None or current.maintenance:
+            return current, current.summary() if current else None, result
+        result['sessions_closed'] = take_out(changes, current, params['drain_timeout'], params['shutdown_sessions'],
+                                             delete=False)
+        return current, dict(current.summary(), admin_state='maint'), result
+
+    port, weight, check = params['port'], params['weight'], params['check']
+    before = None
+    for _attempt in range(3):
+        current = own_slot(slots, address)
+        chosen = current or free_slot(slots, address)
+        if chosen is None:
+            raise HAProxyError('All %d slots (%s1 to %s%d) of backend %s are in use: add slots to its '
+                               'server-template line.' % (len(slots), prefix, prefix, len(slots), backend))
+        if check is not None and check and not chosen.check_configured:
+            raise HAProxyError('Slot %s/%s has no health check configured: add "check" to the server-template line, '
+                               'or leave the check option unset.' % (backend, chosen['name']))
+        before = before or chosen
+        updates(changes, chosen, address, port, weight, check)
+        if changes.check_mode or current is not None:
+            break
+        # Another host may have taken the same free slot at the same moment.
+        slots = slots_of(api, backend, prefix)
+        if own_slot(slots, address) is not None:
+            break
+    else:
+        raise HAProxyError('Other hosts kept taking the free slots of backend %s; try again.' % backend)
+    predicted = dict(chosen.summary(), address=address, port=port, admin_state='ready')
+    if weight is not None:
+        predicted['weight'] = weight
+    if check is not None:
+        predicted['health_checks'] = check
+    return before, predicted, {}
+
+
+def validate(params):
+    """Raise HAProxyError for options the runtime API would refuse; normalises params['address'] in place."""
+    check_name('backend', params['backend'])
+    if params['mode'] == 'dynamic':
+        if not params['name']:
+            raise HAProxyError('name is required with mode=dynamic.')
+        check_name('server', params['name'])
+    else:
+        check_name('slot prefix', params['slot_prefix'])
+    if params['state'] == 'present' or params['mode'] == 'slot':
+        if not params['address']:
+            raise HAProxyError('address is required with state=%s%s.' % (
+                params['state'], ' and mode=slot' if params['state'] == 'absent' else ''))
+        params['address'] = normalize_address(params['address'])
+    if params['state'] == 'present' and params['port'] is None:
+        raise HAProxyError('port is required with state=present.')
+    if params['port'] is not None and not 0 < params['port'] < 65536:
+        raise HAProxyError('port must be between 1 and 65535; got %d.' % params['port'])
+    if params['weight'] is not None and not 0 <= params['weight'] <= 256:
+        raise HAProxyError('weight must be between 0 and 256; got %d.' % params['weight'])
+    if params['drain_timeout'] < 0:
+        raise HAProxyError('drain_timeout must not be negative.')
+    if params['timeout'] <= 0:
+        raise HAProxyError('timeout must be positive.')
+
+
+def apply(api, params, check_mode=False):
+    """What the haproxy_runtime_server module does with PARAMS (its options): the result."""
+    validate(params)
+    changes = Changes(api, check_mode)
+    if params['mode'] == 'dynamic':
+        before, predicted, extra = run_dynamic(params, changes)
+        name = params['name']
+    else:
+        before, predicted, extra = run_slot(params, changes)
+        name = (predicted or before or {}).get('name')
+
+    changed = bool(changes.commands)
+    if changed and not check_mode and name:
+        after = find(api.servers(params['backend']), name)
+        after = after.summary() if after is not None else None
+        if params['mode'] == 'slot' and after is not None and params['state'] == 'present' \
+                and after['address'] != params['address']:
+            raise HAProxyError('Slot %s/%s was taken by %s while this task set it; try again.'
+                               % (params['backend'], name, after['address']))
+    else:
+        after = predicted if changed else (before.summary() if before is not None else None)
+    before_summary = before.summary() if before is not None else None
+    return dict(
+        changed=changed,
+        server=after,
+        commands=changes.commands,
+        diff=dict(before=before_summary or {}, after=after or {}),
+        **extra
+    )

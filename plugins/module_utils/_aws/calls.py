@@ -6,10 +6,13 @@
 # collection and may not remain stable to outside uses. Changes may be made
 # in ANY release, even a bugfix release.
 
-"""boto3 plumbing shared by the AWS registration modules (elbv2_target, cloudmap_instance).
+"""boto3 plumbing shared by every AWS call of the collection: one client factory, calls and errors.
 
 Credentials always come from boto3's default chain (environment, shared
 config, then the instance profile through IMDS); the modules take no keys.
+Standard library and boto3 only, no ansible import: the AWS module base
+(module.py) wraps it for modules, and programs on the instance can use it
+as it is.
 """
 
 from __future__ import annotations
@@ -17,11 +20,6 @@ from __future__ import annotations
 import os
 import re
 import traceback
-
-from ansible.module_utils.basic import env_fallback, missing_required_lib
-
-# Deadline is part of this module's interface for the AWS modules.
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline  # noqa: F401 pylint: disable=unused-import
 
 try:
     import boto3
@@ -34,11 +32,6 @@ else:
     HAS_BOTO3 = True
     BOTO3_IMPORT_ERROR = None
 
-
-AWS_ARGSPEC = dict(
-    region=dict(type='str', fallback=(env_fallback, ['AWS_REGION', 'AWS_DEFAULT_REGION'])),
-    endpoint_url=dict(type='str'),
-)
 
 # The link-local IMDS addresses botocore uses for instance-profile credentials.
 IMDS_HOSTS = ('169.254.169.254', '[fd00:ec2::254]', 'fd00:ec2::254')
@@ -115,17 +108,12 @@ def bypass_proxy_for_imds(environ=None):
     environ['NO_PROXY'] = value
 
 
-def require_boto3(module):
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=BOTO3_IMPORT_ERROR)
+def client(service, region, endpoint_url=None):
+    """The one place a boto3 client is made: SERVICE in REGION, with the collection's botocore settings.
 
-
-def aws_client(module, service):
-    """A boto3 client for SERVICE in the module's region, or fail_json with a clear message."""
-    require_boto3(module)
-    region = module.params.get('region')
-    if not region:
-        module.fail_json(msg='No AWS region: set the region option or AWS_REGION.')
+    Raises AwsError when botocore cannot make it (an unknown region format,
+    a bad endpoint URL). Needs HAS_BOTO3.
+    """
     bypass_proxy_for_imds()
     # endpoint_url=None lets botocore apply AWS_ENDPOINT_URL and
     # AWS_ENDPOINT_URL_<SERVICE> itself, which is how tests reach moto_server.
@@ -136,9 +124,9 @@ def aws_client(module, service):
     )
     try:
         session = boto3.session.Session(region_name=region)
-        return session.client(service, endpoint_url=module.params.get('endpoint_url') or None, config=config)
+        return session.client(service, endpoint_url=endpoint_url or None, config=config)
     except (botocore.exceptions.BotoCoreError, ValueError) as exc:
-        module.fail_json(msg='Cannot create the %s client: %s' % (service, describe_error(exc)))
+        raise AwsError('Cannot create the %s client: %s' % (service, describe_error(exc))) from None
 
 
 def call(method, **kwargs):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import AwsError, call, paginate
+from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AwsError, call, paginate
 
 # snake_case option name -> EC2 API name, in the order AWS documents them.
 OPTION_NAMES = (

@@ -1,10 +1,13 @@
 """The etcd lease keepalive program the register_instance role installs, run against a real etcd 3.4.
 
-roles/register_instance/templates/etcd-keepalive.py.j2 holds no template
-expressions, so the tests run the file as the role installs it. They check
-what users rely on: the keys outlive their TTL while it runs, come back when
-lost, and expire once it stops; and that it encodes values exactly as the
-etcd_keys module does, so the two never fight over a key. Renewal is told by
+The role's own tasks (tasks/instance_library.yml, run once by ansible-playbook)
+install roles/register_instance/files/etcd-keepalive.py and the collection's
+etcd core into a temporary instance library, and the tests run the program
+from there, as the service does. They check what users rely on: the keys
+outlive their TTL while it runs, come back when lost, and expire once it
+stops; that it writes values exactly as the etcd_keys module does, so the two
+never fight over a key; and that the installed program needs nothing but the
+standard library and its library directory (`python -I -S`). Renewal is told by
 lease identity (the same lease's TTL goes back up), never by sleeping a fixed
 time; every wait has a generous deadline, so a busy machine only makes the
 tests slower.
@@ -28,8 +31,10 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from collection_path import REPO_ROOT
+from playbook_runner import run_in_netns
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
@@ -37,17 +42,53 @@ from servers.etcd import Etcd  # noqa: E402
 from servers.fixtures import etcd, key_prefix, run_module  # noqa: E402,F401  pylint: disable=unused-import
 from servers.pki import make_pki  # noqa: E402
 
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import etcd as etcd_core  # noqa: E402
 from ansible_collections.cloudmeta.imds.plugins.modules import etcd_keys  # noqa: E402
 
-PROGRAM = os.path.join(REPO_ROOT, 'roles', 'register_instance', 'templates', 'etcd-keepalive.py.j2')
+ROLE = os.path.join(REPO_ROOT, 'roles', 'register_instance')
+SOURCE = os.path.join(ROLE, 'files', 'etcd-keepalive.py')
+with open(os.path.join(ROLE, 'files', 'instance-library.yml'), encoding='utf-8') as _handle:
+    LIBRARY = yaml.safe_load(_handle)
 # Generous for anything that should happen within a few seconds on an idle machine.
 PATIENCE = 120
 # Renewed every TTL/3 seconds: six seconds of slack before a late renewal loses the lease.
 TTL = 9
 
 
+INSTALL_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Install the instance library as the role does
+      ansible.builtin.include_role:
+        name: cloudmeta.imds.register_instance
+        tasks_from: instance_library.yml
+      vars:
+        register_instance_library_dir: %s
+        __register_instance_library_state: present
+"""
+
+
+def install_library(workdir):
+    """Run the role's tasks/instance_library.yml into WORKDIR/lib/cloudmeta-imds; the installed program's path."""
+    library_dir = os.path.join(workdir, 'lib', 'cloudmeta-imds')
+    playbook = os.path.join(workdir, 'install-library.yml')
+    with open(playbook, 'w', encoding='utf-8') as handle:
+        handle.write(INSTALL_PLAYBOOK % json.dumps(library_dir))
+    result = run_in_netns([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
+                           '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable, playbook])
+    assert result.returncode == 0, result.stdout
+    return os.path.join(library_dir, 'etcd-keepalive.py')
+
+
+@pytest.fixture(scope='module')
+def program(tmp_path_factory):
+    """The keepalive program in an instance library installed by the role's own tasks."""
+    return install_library(str(tmp_path_factory.mktemp('instance')))
+
+
 @pytest.fixture
-def keepalive(tmp_path):
+def keepalive(tmp_path, program):  # pylint: disable=redefined-outer-name
     """keepalive(config) -> the running program; stopped (SIGTERM) after the test."""
     procs = []
 
@@ -55,7 +96,9 @@ def keepalive(tmp_path):
         path = tmp_path / ('keepalive-%d.json' % len(procs))
         path.write_text(json.dumps(config))
         log = open(tmp_path / ('keepalive-%d.log' % len(procs)), 'wb')
-        proc = subprocess.Popen([sys.executable, PROGRAM, str(path)], stdout=log, stderr=subprocess.STDOUT)
+        # As the unit runs it; -I -S: nothing but the standard library and the program's own directory.
+        proc = subprocess.Popen([sys.executable, '-I', '-S', program, str(path)], stdout=log,
+                                stderr=subprocess.STDOUT, cwd=str(tmp_path))
         log.close()
         proc.log_path = str(tmp_path / ('keepalive-%d.log' % (len(procs))))
         procs.append(proc)
@@ -83,10 +126,62 @@ def keys_for(prefix):
 
 
 def test_the_program_is_python_3_8_syntax_and_holds_no_template_expressions():
-    with open(PROGRAM, encoding='utf-8') as handle:
+    with open(SOURCE, encoding='utf-8') as handle:
         source = handle.read()
     ast.parse(source, feature_version=(3, 8))
     assert '{{' not in source and '{%' not in source and '{#' not in source
+
+
+def test_the_library_is_the_collections_own_files_laid_out_as_a_package(program):  # noqa: F811
+    library = os.path.dirname(program)
+    installed = sorted(os.path.relpath(os.path.join(top, name), library)
+                       for top, _dirs, names in os.walk(library) for name in names)
+    packages = sorted(set(os.path.dirname(module) for module in LIBRARY['modules']) | {''})
+    assert installed == sorted(
+        LIBRARY['programs']
+        + [os.path.join('cloudmeta_imds', module) for module in LIBRARY['modules']]
+        + [os.path.join('cloudmeta_imds', package, '__init__.py') for package in packages])
+    for module in LIBRARY['modules']:
+        with open(os.path.join(REPO_ROOT, 'plugins', 'module_utils', module), 'rb') as source, \
+                open(os.path.join(library, 'cloudmeta_imds', module), 'rb') as copy:
+            assert copy.read() == source.read(), module
+    with open(SOURCE, 'rb') as source, open(program, 'rb') as copy:
+        assert copy.read() == source.read()
+
+
+def test_the_installed_program_runs_isolated_from_the_checkout(tmp_path, program):  # noqa: F811
+    # Outside the checkout, with -I (no PYTHONPATH, no script directory, no
+    # user site) and -S (no site-packages: no ansible, no boto3), through a
+    # symbolic link as the unit reaches it: it imports its core from the
+    # library directory, and from nowhere else.
+    link = tmp_path / 'cloudmeta-etcd-keepalive'
+    link.symlink_to(program)
+    probe = (
+        'import runpy, sys; sys.argv = [%r]; '
+        'runpy.run_path(%r, run_name="probe"); '
+        'import cloudmeta_imds._registration.etcd as core; '
+        'print(core.__file__); print([m for m in sys.modules if m.startswith(("ansible", "boto"))])'
+    ) % (str(link), str(link))
+    found = subprocess.run([sys.executable, '-I', '-S', '-c', probe], cwd=str(tmp_path), capture_output=True,
+                           text=True, check=False, env={'PATH': os.environ['PATH'], 'PYTHONPATH': REPO_ROOT})
+    assert found.returncode == 0, found.stderr
+    core_file, foreign = found.stdout.splitlines()
+    assert core_file == os.path.join(os.path.dirname(program), 'cloudmeta_imds', '_registration', 'etcd.py')
+    assert not core_file.startswith(REPO_ROOT) and foreign == '[]'
+
+    usage = subprocess.run([sys.executable, '-I', '-S', str(link)], cwd=str(tmp_path), capture_output=True,
+                           text=True, check=False, env={'PATH': os.environ['PATH'], 'PYTHONPATH': REPO_ROOT})
+    assert usage.returncode == 2 and 'usage:' in usage.stderr, usage.stderr
+    assert not any(name == '__pycache__' for _top, dirs, _names in os.walk(os.path.dirname(program)) for name in dirs)
+
+
+def test_an_unusable_configuration_is_reported_and_the_program_exits(tmp_path, program):  # noqa: F811
+    config = tmp_path / 'bad.json'
+    config.write_text(json.dumps({'url': 'http://127.0.0.1:2379', 'keys': {'/a/b\n': 'x'}, 'lease_ttl': 9}))
+    result = subprocess.run([sys.executable, '-I', '-S', program, str(config)], capture_output=True, text=True,
+                            check=False, timeout=PATIENCE)
+    assert result.returncode == 2
+    assert "cannot use %s: Key name '/a/b\\n' holds a line break" % config in result.stderr
 
 
 def test_keeps_the_keys_beyond_their_ttl_restores_them_and_lets_them_expire_when_stopped(
@@ -100,7 +195,7 @@ def test_keeps_the_keys_beyond_their_ttl_restores_them_and_lets_them_expire_when
     renewed = etcd.watch_renewals(lease, renewals=2, timeout=PATIENCE)
     assert renewed['renewals'] == 2 and not renewed['gone'], renewed
     assert {key: etcd.get(key) for key in keys} == {
-        key: (etcd_keys.encode(value).decode(), lease) for key, value in keys.items()}
+        key: (etcd_core.encode(value).decode(), lease) for key, value in keys.items()}
     # Same bytes as the module writes: a role re-run sees no change.
     assert run_module(etcd_keys, url=etcd.url, keys=keys, lease_ttl=TTL)['changed'] is False
 
@@ -273,16 +368,19 @@ def test_backs_off_on_an_answer_etcd_would_never_give_and_keeps_running(fake_gat
     assert 'unexpected answer' in read_log(proc)
 
 
-def load_program():
-    loader = importlib.machinery.SourceFileLoader('etcd_keepalive_program', PROGRAM)
+def load_program(path, monkeypatch):
+    # Loading it puts its library on sys.path and turns bytecode off: only for this test.
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    monkeypatch.setattr(sys, 'dont_write_bytecode', sys.dont_write_bytecode)
+    loader = importlib.machinery.SourceFileLoader('etcd_keepalive_program', path)
     spec = importlib.util.spec_from_loader(loader.name, loader)
     program = importlib.util.module_from_spec(spec)
     loader.exec_module(program)
     return program
 
 
-def test_backoff_doubles_with_jitter_and_is_capped():
-    program = load_program()
+def test_backoff_doubles_with_jitter_and_is_capped(program, monkeypatch):  # noqa: F811  pylint: disable=redefined-outer-name
+    program = load_program(program, monkeypatch)
     for failures in range(1, 40):
         ceiling = min(program.RETRY_MAX, program.RETRY_MIN * 2 ** (failures - 1))
         for _attempt in range(20):
