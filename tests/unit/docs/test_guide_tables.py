@@ -4,9 +4,11 @@ When this fails, the documentation changed and the guide did not: run
 python docs/docsite/guide_tables.py and commit the guide.
 """
 import os
+import re
 import sys
 
 import pytest
+import yaml
 
 from collection_path import REPO_ROOT
 
@@ -28,7 +30,15 @@ def test_the_guides_have_the_reference_tables():
     assert ["options", "module", "cloudmeta.imds.metadata_facts"] in specs
     assert ["return", "module", "cloudmeta.imds.metadata_facts"] in specs
     assert ["options", "lookup", "cloudmeta.imds.metadata"] in specs
-    assert specs.count(["options", "role", "cloudmeta.imds.register_instance"]) == 6
+    assert specs.count(["options", "role", "cloudmeta.imds.register_instance"]) == 7
+
+
+def test_every_role_variable_is_in_a_table_of_the_role_guide():
+    with open(os.path.join(REPO_ROOT, "roles", "register_instance", "meta", "argument_specs.yml")) as f:
+        variables = set(yaml.safe_load(f)["argument_specs"]["main"]["options"])
+    with open(os.path.join(REPO_ROOT, "docs", "register_instance.md")) as f:
+        tabled = set(re.findall(r"^\| `(register_instance_[a-z0-9_]+)` \|", f.read(), re.MULTILINE))
+    assert variables - tabled == set()
 
 
 def test_a_changed_description_makes_the_table_stale():
