@@ -6,16 +6,10 @@ decisions that etcd_keys and the keepalive share are checked call by call.
 The same code against a real etcd: tests/unit/plugins/modules/test_etcd_keys.py
 and tests/integration/roles/register_instance/test_etcd_keepalive.py.
 """
-import ast
-import os
 
 import pytest
 
-from collection_path import REPO_ROOT
-
 from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import etcd
-
-CORE = os.path.join(REPO_ROOT, 'plugins', 'module_utils', '_registration', 'etcd.py')
 
 
 class FakeEtcd:
@@ -82,16 +76,6 @@ class FakeEtcd:
 
 
 WANTED = {'/skydns/web/i-1': {'host': '10.0.1.25', 'port': 8080}, '/meta/web/i-1': 'plain text'}
-
-
-def test_the_core_imports_only_the_standard_library_and_its_own_package_relatively():
-    with open(CORE, encoding='utf-8') as handle:
-        tree = ast.parse(handle.read())
-    absolute = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    absolute += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level]
-    relative = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level]
-    assert not [name for name in absolute if name.split('.')[0] in ('ansible', 'ansible_collections')], absolute
-    assert relative == ['_common.addresses']
 
 
 def test_values_are_encoded_as_the_module_always_wrote_them():
