@@ -3,7 +3,7 @@
 A recording unix socket stands in for HAProxy here because the question is
 what reaches the socket, byte for byte; what HAProxy does with accepted
 commands is tested against a real HAProxy in
-tests/unit/plugins/modules/test_haproxy_runtime_server.py.
+tests/integration/plugins/modules/test_haproxy_runtime_server.py.
 """
 import os
 import socket
