@@ -25,7 +25,9 @@ from servers.fixtures import run_module  # noqa: E402,F401  pylint: disable=unus
 REGION = aws_lab.REGION
 
 
-@pytest.fixture
+# Session scope, so that module-scoped fixtures may use it too; it only
+# passes on the URL of the one moto_server.
+@pytest.fixture(scope='session')
 def moto_url(moto_server):
     return moto_server
 
