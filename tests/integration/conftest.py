@@ -110,3 +110,23 @@ def moto_server(tmp_path_factory):
     yield url
     proc.terminate()
     proc.wait(10)
+
+
+def pytest_collection_modifyitems(items):
+    """Files that run ansible-playbook go first, the role's before the rest; order within a file is kept.
+
+    Each playbook run costs seconds. With two workers taking whole files
+    (tests/utils/run-pytest), the longest files must start first, or one of
+    them is left running alone at the end while the other worker is idle.
+    """
+    cost = {}
+
+    def rank(item):
+        path = str(item.path)
+        if path not in cost:
+            with open(path, encoding="utf-8") as handle:
+                runs_playbooks = "ansible-playbook" in handle.read()
+            cost[path] = 0 if "/roles/" in path else 1 if runs_playbooks else 2
+        return cost[path]
+
+    items[:] = sorted(items, key=rank)
