@@ -17,7 +17,7 @@ help:
 	@echo "make demo         see the collection work against the local IMDS emulator"
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
-	@echo "make compat       unit subset, smoke test and sanity on every supported ansible-core release"
+	@echo "make compat       unit tests, smoke test and sanity on every supported ansible-core release"
 	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
 	@echo "make build-check | ee-check | docs | release-check"
 	@echo "make changelog-preview   the release notes the pending fragments make"

@@ -2,6 +2,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The servers package (tests/utils/servers): labs, fixtures and the module runner.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "utils"))
 
 from collection_path import ensure_collection_link  # noqa: E402
 

@@ -11,6 +11,7 @@ Runtime API: `admin_socket` and `tcp_socket` (level admin), `operator_socket` (l
 import os
 import shutil
 import socket
+import tempfile
 
 from servers.common import START_TIMEOUT, free_port, start, stop, wait_for
 
@@ -70,14 +71,22 @@ def runtime_command(address, command, timeout=30.0):
             chunks.append(chunk)
 
 
+# HAProxy refuses a unix socket path longer than this; pytest-xdist's
+# per-worker temporary directories (.../popen-gw0/<test>/...) can reach it.
+SOCKET_PATH_MAX = 97
+
+
 class HAProxy:
     def __init__(self, workdir, ports=None):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
+        sockets = self.workdir
+        if len(os.path.join(sockets, 'operator.sock')) > SOCKET_PATH_MAX:
+            sockets = tempfile.mkdtemp(prefix='cloudmeta-haproxy-')
         ports = ports or {}
         self.settings = dict(
-            admin_socket=os.path.join(self.workdir, 'admin.sock'),
-            operator_socket=os.path.join(self.workdir, 'operator.sock'),
+            admin_socket=os.path.join(sockets, 'admin.sock'),
+            operator_socket=os.path.join(sockets, 'operator.sock'),
             state_file=os.path.join(self.workdir, 'server-state'),
             tcp_port=ports.get('tcp_port') or free_port(),
             app_port=ports.get('app_port') or free_port(),

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""HAProxy, etcd and stand-in instance services on loopback, for runs inside tests/utils/imds-netns.
+"""The one lab: HAProxy, etcd, moto_server and stand-in instance services on loopback.
 
-Processes started inside a network namespace are only reachable from inside
-it, so role tests start their servers there, with this script:
+Processes started inside a network namespace (tests/utils/imds-netns) are
+only reachable from inside it, so the role's tests (pytest plays and
+molecule) start their servers there, with this script:
 
-    lab.py up --state-dir DIR [--haproxy] [--etcd] [--web NAME]... [--ttl SECONDS]
+    lab.py up --state-dir DIR [--haproxy] [--etcd] [--aws] [--web NAME]... [--ttl SECONDS]
     lab.py snapshot --state-dir DIR      # what the servers hold now, as JSON
+    lab.py requests --state-dir DIR      # --aws: who signed each request moto received
     lab.py down --state-dir DIR
     lab.py renewals --state-dir DIR --key KEY [--renewals N] [--timeout S]
         waits until the lease KEY is on has been renewed N times (its TTL went
@@ -15,6 +17,12 @@ it, so role tests start their servers there, with this script:
         STEPS.json: [{"argv": [...], "env": {...}}, ...]; runs each step with
         the lab up, takes a snapshot after each, writes DIR/results.json
         ([{returncode, output, snapshot}, ...]) and stops everything.
+
+--aws starts moto_server with the VPCs, target groups and Cloud Map services
+of servers/aws.py and serves the emulator's instance moved into moto's VPC
+(`imds_url`: the default address inside imds-netns, an emulator of the
+lab's own on loopback elsewhere); its entries are at the top of lab.json,
+and the snapshot gains `elbv2` and `cloudmap`.
 
 DIR/lab.json describes the servers (sockets, ports, URL). A watchdog stops
 them after --ttl seconds, or as soon as the imds-netns run they belong to is
@@ -36,6 +44,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from servers import aws as aws_lab  # noqa: E402
 from servers.common import START_TIMEOUT, alive, free_port, in_imds_netns, port_open, terminate, wait_for, wait_while  # noqa: E402
 from servers.etcd import Etcd, watch_renewals  # noqa: E402
 from servers.haproxy import HAProxy, runtime_command  # noqa: E402
@@ -44,7 +53,7 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 FAKE_SYSTEMD_BIN = os.path.join(HERE, 'fake-systemd')
 
 
-def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
+def up(state_dir, haproxy=False, etcd=False, web=(), aws=False, ttl=1800):
     state_dir = os.path.abspath(state_dir)
     os.makedirs(state_dir, exist_ok=True)
     lab = {'state_dir': state_dir, 'pids': [], 'systemd': {
@@ -72,6 +81,8 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
             wait_for(lambda port=port: port_open(port), START_TIMEOUT, 'web server %s' % name, proc)
             lab['web'][name] = {'port': port, 'pid': proc.pid, 'log': log}
             lab['pids'].append(proc.pid)
+        if aws:
+            lab.update(_up_aws(state_dir, lab['pids']))
     except BaseException:
         for pid in lab['pids']:
             terminate(pid)
@@ -85,6 +96,25 @@ def up(state_dir, haproxy=False, etcd=False, web=(), ttl=1800):
     with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
         json.dump(lab, handle, indent=2)
     return lab
+
+
+def _up_aws(state_dir, pids):
+    """moto_server with the backends' fixtures, and the instance moved into moto's VPC, served where the role looks."""
+    moto, moto_url = aws_lab.start_moto(log_path=os.path.join(state_dir, 'moto.log'),
+                                        recording_path=os.path.join(state_dir, 'moto-requests.jsonl'))
+    pids.append(moto.pid)
+    fixtures = aws_lab.create_fixtures(moto_url)
+    instance = aws_lab.instance_in(fixtures)
+    data_path = os.path.join(state_dir, 'instance.json')
+    with open(data_path, 'w', encoding='utf-8') as handle:
+        json.dump(instance, handle, indent=2)
+    # Only inside imds-netns is 169.254.169.254 the test emulator; never touch it elsewhere.
+    if in_imds_netns():
+        imds_url = aws_lab.serve_at_netns_default(instance)
+    else:
+        emulator, imds_url = aws_lab.start_emulator(data_path)
+        pids.append(emulator.pid)
+    return dict(fixtures, moto_url=moto_url, imds_url=imds_url)
 
 
 def load(state_dir):
@@ -218,6 +248,8 @@ def snapshot(lab):
             for backend in ('app', 'slots')}
     if 'etcd' in lab:
         result['etcd'] = _etcd_snapshot(lab['etcd']['url'])
+    if 'moto_url' in lab:
+        result.update(aws_lab.snapshot(lab))
     result['web_requests'] = {}
     for name, web in lab.get('web', {}).items():
         count = 0
@@ -259,10 +291,11 @@ def run(state_dir, steps, **servers):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'run', 'watch', 'renewals'])
+    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'requests', 'run', 'watch', 'renewals'])
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--haproxy', action='store_true')
     parser.add_argument('--etcd', action='store_true')
+    parser.add_argument('--aws', action='store_true', help='moto_server with the elbv2 and cloudmap fixtures')
     parser.add_argument('--web', action='append', default=[], metavar='NAME')
     parser.add_argument('--steps', help='JSON file of steps for `run`')
     parser.add_argument('--ttl', type=float, default=1800, help='stop the lab after this many seconds at the latest')
@@ -271,11 +304,13 @@ def main(argv=None):
     parser.add_argument('--renewals', type=int, default=1, help='for `renewals`: how many renewals to wait for')
     parser.add_argument('--timeout', type=float, default=120, help='for `renewals`: give up after this many seconds')
     args = parser.parse_args(argv)
-    servers = dict(haproxy=args.haproxy, etcd=args.etcd, web=args.web)
+    servers = dict(haproxy=args.haproxy, etcd=args.etcd, web=args.web, aws=args.aws)
     if args.command == 'up':
         print(json.dumps(up(args.state_dir, ttl=args.ttl, **servers), indent=2))
     elif args.command == 'snapshot':
         print(json.dumps(snapshot(load(args.state_dir)), indent=2))
+    elif args.command == 'requests':
+        print(json.dumps(aws_lab.signed_requests(args.state_dir), indent=2))
     elif args.command == 'run':
         with open(args.steps, encoding='utf-8') as handle:
             steps = json.load(handle)

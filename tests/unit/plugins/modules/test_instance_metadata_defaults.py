@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from aws_moto import REGION, run_module  # noqa: F401  pylint: disable=unused-import
+from servers.aws import REGION
+from servers.fixtures import run_module  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_defaults

@@ -1,9 +1,12 @@
-"""The HAProxy runtime API client checks every word of every command in the one place that sends it.
+"""The HAProxy runtime API client sends only checked words, in the one place that sends them.
 
 A recording unix socket stands in for HAProxy here because the question is
 what reaches the socket, byte for byte; what HAProxy does with accepted
 commands is tested against a real HAProxy in
-tests/unit/plugins/modules/test_haproxy_runtime_server.py.
+tests/integration/plugins/modules/test_haproxy_runtime_server.py.
+
+The pure rules (command_line, normalize_address) are tested in
+tests/unit/plugins/module_utils/_registration/test_haproxy_commands.py.
 """
 import os
 import socket
@@ -15,8 +18,6 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.hapro
     HAProxyError,
     RuntimeApi,
     add_server_command,
-    command_line,
-    normalize_address,
 )
 
 
@@ -90,21 +91,3 @@ def test_a_command_given_as_one_string_is_refused(recorder):
     with pytest.raises(HAProxyError):
         RuntimeApi(path, timeout=10).execute('show info')
     assert received == []
-
-
-def test_command_line_accepts_what_the_module_sends():
-    assert command_line(['show', 'stat', 'app', '4', '-1']) == 'show stat app 4 -1'
-    assert command_line(['set', 'server', 'app/slot1', 'addr', 'fd00::1', 'port', '8080']) == \
-        'set server app/slot1 addr fd00::1 port 8080'
-
-
-@pytest.mark.parametrize('value, expected', [('10.0.1.25', '10.0.1.25'), ('[0:0::1]', '::1'), ('FD00::1', 'fd00::1')])
-def test_normalize_address(value, expected):
-    assert normalize_address(value) == expected
-
-
-@pytest.mark.parametrize('value', ['fe80::1%eth0', '::1%lo]:8443 ssl', '10.0.1.25\n', '10.0.1.25 ', '[::1', 'web'])
-def test_normalize_address_refuses_and_names_the_value(value):
-    with pytest.raises(HAProxyError) as info:
-        normalize_address(value)
-    assert repr(value) in info.value.message

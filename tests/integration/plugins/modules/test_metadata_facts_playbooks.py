@@ -19,7 +19,7 @@ from collection_path import REPO_ROOT
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
 
-PLAYBOOKS = os.path.join(REPO_ROOT, "tests", "integration", "playbooks", "facts")
+PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 FACTS_MODULES = "ansible.builtin.setup,cloudmeta.imds.metadata_facts"
 
 

@@ -16,7 +16,7 @@ from collection_path import REPO_ROOT
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
 
-PLAYBOOKS = os.path.join(REPO_ROOT, "tests", "integration", "playbooks", "lookup")
+PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 WARNING = "lookups run on the Ansible controller"
 
 

@@ -1,7 +1,7 @@
 """The register_instance role with the etcd backend, run by ansible-playbook against a real etcd 3.4.
 
 Each test is one run of tests/utils/servers/lab.py inside tests/utils/imds-netns
-(see test_register_instance_haproxy.py): etcd on the namespace's loopback,
+(see test_haproxy.py): etcd on the namespace's loopback,
 the playbook steps, and after each step every key and lease etcd holds, read
 through the gateway with a range request as CoreDNS's etcd plugin reads them.
 Expected values come from the emulator's built-in instance.
@@ -20,7 +20,7 @@ import sys
 
 from collection_path import REPO_ROOT
 from playbook_runner import run_in_netns
-from test_register_instance_haproxy import recap, step
+from test_haproxy import recap, step
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402

@@ -1,4 +1,8 @@
-"""Connection options: argspec, doc fragment and the one adapter for modules and plugins."""
+"""Connection options: argspec, doc fragment and the one adapter for modules and plugins.
+
+The clients the adapter builds, reading from an emulator, are tested in
+tests/integration/plugins/module_utils/_imds/test_options_client.py.
+"""
 import os
 import types
 
@@ -11,7 +15,6 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.cloudmeta.imds.plugins.doc_fragments.connection import ModuleDocFragment
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
 from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsConfigError
 from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import (
     CONNECTION_ARGSPEC,
@@ -109,24 +112,6 @@ def test_unknown_option_names_are_refused_by_the_constructor():
 def test_endpoint_mode_accepts_any_case_like_botocore():
     for mode in ("IPv6", "ipv6", "IPV6", "ipv4"):
         assert ConnectionOptions(endpoint_mode=mode).endpoint_mode == mode
-
-
-def test_client_carries_every_setting(emulator):
-    warnings = []
-    options = ConnectionOptions(
-        endpoint=emulator.url, allow_imdsv1=True, timeout=0.5, retries=1,
-        total_timeout=5, token_ttl=120, max_concurrency=2,
-    )
-    client = options.client(warn=warnings.append, environ={})
-    assert isinstance(client, ImdsClient)
-    assert (client.endpoint, client.allow_imdsv1, client.timeout, client.retries) == (emulator.url, True, 0.5, 1)
-    assert (client.total_timeout, client.token_ttl, client.max_concurrency) == (5.0, 120, 2)
-    assert client.get_text("meta-data/instance-id") == "i-0123456789abcdef0"
-
-
-def test_client_applies_the_environment_it_is_given(emulator):
-    client = ConnectionOptions().client(environ={"AWS_EC2_METADATA_SERVICE_ENDPOINT": emulator.url})
-    assert client.endpoint == emulator.url
 
 
 class LookupModule(LookupBase):

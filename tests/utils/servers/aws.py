@@ -1,62 +1,39 @@
-#!/usr/bin/env python
-# -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small AWS lab for the elbv2 and cloudmap backends: moto_server plus fixtures.
+"""The AWS side of the lab: moto_server with what the elbv2 and cloudmap backends register into.
 
-`up` starts moto_server on loopback and creates what the register_instance
-AWS backends register into (two VPCs with a target group of each type, a
-Cloud Map HTTP namespace and service). Because moto invents its own VPC and
-subnet IDs, the instance is then moved into moto's first VPC: inside
-tests/utils/imds-netns the emulator at the default address is given the moved
-instance (POST /_emulator/data), so the role discovers through the default
-endpoint as on EC2; elsewhere the lab starts an emulator of its own on
-loopback. Everything is written to STATE_DIR/lab.json (`imds_url` says where
-the instance is served); `down` stops what `up` started; `snapshot` prints the
-registrations as moto holds them.
+start_moto() starts moto_server on loopback (pytest's session fixture
+`moto_server` in tests/integration/conftest.py, the rollout playbook's test,
+and lab.py use it); create_fixtures() makes two VPCs with a target group of
+each type, a Cloud Map HTTP namespace and services. Because moto invents its
+own VPC and subnet IDs, instance_in() moves the emulator's built-in instance
+into moto's first VPC, and lab.py serves it at the default address inside
+tests/utils/imds-netns (POST /_emulator/data) or from an emulator of its own
+on loopback elsewhere. snapshot() reads the registrations as moto holds them;
+signed_requests() says who signed each request moto received.
 
-The lab itself always talks to moto with dummy keys and never to IMDS.
-Against real AWS none of this is needed. Usage:
-
-    aws_lab.py up --state-dir DIR [--moto-port N] [--emulator-port N] [--ttl SECONDS]
-    aws_lab.py snapshot --state-dir DIR   # registrations as moto holds them
-    aws_lab.py requests --state-dir DIR   # who signed each request moto received
-    aws_lab.py down --state-dir DIR
-
-A watchdog stops moto and the emulator after --ttl seconds, or as soon as the
-tests/utils/imds-netns run they were started in is over, should nobody call
-`down` (a failed molecule converge skips cleanup).
+Everything here talks to moto with dummy keys and never to IMDS. Against
+real AWS none of this is needed. `lab.py up --aws` is the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from servers.common import alive, in_imds_netns, terminate, wait_while  # noqa: E402  pylint: disable=wrong-import-position
+from servers.common import START_TIMEOUT, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 EMULATOR = os.path.join(REPO_ROOT, 'tools', 'imds_emulator.py')
 REGION = 'eu-west-1'  # the emulator's built-in instance lives there
 NETNS_IMDS_URL = 'http://169.254.169.254'
 NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port(host='127.0.0.1'):
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def moto_env(moto_url):
@@ -73,7 +50,7 @@ def moto_env(moto_url):
     }
 
 
-def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, timeout=120.0):
+def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, timeout=START_TIMEOUT):
     """Start moto_server; return (Popen, url) once it answers.
 
     With RECORDING_PATH, moto appends every request (headers included) to that
@@ -103,7 +80,7 @@ def start_moto(port=None, host='127.0.0.1', log_path=None, recording_path=None, 
         time.sleep(0.2)
 
 
-def start_emulator(data_path, port=None, host='127.0.0.1', log_path=None, timeout=120.0):
+def start_emulator(data_path, port=None, host='127.0.0.1', log_path=None, timeout=START_TIMEOUT):
     """Start tools/imds_emulator.py with DATA_PATH; return (Popen, url)."""
     log_path = log_path or data_path + '.log'
     with open(log_path, 'w', encoding='utf-8') as log:
@@ -222,95 +199,10 @@ def signed_requests(state_dir):
     return result
 
 
-def watch(pids, ttl, probe_netns):
-    """Stop the lab's processes after TTL seconds, or once the imds-netns run that owns them is over."""
-    if not wait_while(lambda: any(alive(pid) for pid in pids), ttl, probe_netns):
-        return
-    for pid in pids:
-        terminate(pid)
-
-
 def serve_at_netns_default(data):
     """Give the imds-netns emulator (169.254.169.254, inside the namespace only) this instance."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(NETNS_IMDS_URL + '/_emulator/data', data=json.dumps(data).encode('utf-8'),
                                      method='POST', headers={'Content-Type': 'application/json'})
-    with opener.open(request, timeout=5) as response:
+    with NO_PROXY_OPENER.open(request, timeout=5) as response:
         response.read()
     return NETNS_IMDS_URL
-
-
-def up(state_dir, moto_port=None, emulator_port=None, ttl=1800):
-    os.makedirs(state_dir, exist_ok=True)
-    # Only inside imds-netns is 169.254.169.254 the test emulator; never touch it elsewhere.
-    in_netns = in_imds_netns()
-    moto, moto_url = start_moto(moto_port, log_path=os.path.join(state_dir, 'moto.log'),
-                                recording_path=os.path.join(state_dir, 'moto-requests.jsonl'))
-    pids = [moto.pid]
-    try:
-        fixtures = create_fixtures(moto_url)
-        instance = instance_in(fixtures)
-        data_path = os.path.join(state_dir, 'instance.json')
-        with open(data_path, 'w', encoding='utf-8') as handle:
-            json.dump(instance, handle, indent=2)
-        if in_netns:
-            imds_url = serve_at_netns_default(instance)
-        else:
-            emulator, imds_url = start_emulator(data_path, emulator_port)
-            pids.append(emulator.pid)
-    except BaseException:
-        moto.kill()
-        raise
-    watchdog = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), 'watch', '--state-dir', state_dir, '--ttl', str(ttl),
-         '--pids', ','.join(str(pid) for pid in pids)] + (['--probe-netns'] if in_netns else []),
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    lab = dict(fixtures, moto_url=moto_url, imds_url=imds_url, moto_pid=moto.pid,
-               emulator_pid=pids[1] if len(pids) > 1 else None,
-               watchdog_pid=watchdog.pid, state_dir=os.path.abspath(state_dir))
-    with open(os.path.join(state_dir, 'lab.json'), 'w', encoding='utf-8') as handle:
-        json.dump(lab, handle, indent=2)
-    return lab
-
-
-def load(state_dir):
-    with open(os.path.join(state_dir, 'lab.json'), encoding='utf-8') as handle:
-        return json.load(handle)
-
-
-def down(state_dir):
-    try:
-        lab = load(state_dir)
-    except FileNotFoundError:
-        return
-    for key in ('watchdog_pid', 'emulator_pid', 'moto_pid'):
-        if lab.get(key):
-            terminate(lab[key])
-    os.remove(os.path.join(state_dir, 'lab.json'))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['up', 'down', 'snapshot', 'requests', 'watch'])
-    parser.add_argument('--state-dir', required=True)
-    parser.add_argument('--moto-port', type=int)
-    parser.add_argument('--emulator-port', type=int)
-    parser.add_argument('--ttl', type=float, default=1800, help='stop the lab after this many seconds at the latest')
-    parser.add_argument('--pids', help=argparse.SUPPRESS)
-    parser.add_argument('--probe-netns', action='store_true', help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.command == 'up':
-        print(json.dumps(up(args.state_dir, args.moto_port, args.emulator_port, args.ttl), indent=2))
-    elif args.command == 'snapshot':
-        print(json.dumps(snapshot(load(args.state_dir)), indent=2))
-    elif args.command == 'requests':
-        print(json.dumps(signed_requests(args.state_dir), indent=2))
-    elif args.command == 'watch':
-        watch([int(pid) for pid in args.pids.split(',')], args.ttl, args.probe_netns)
-    else:
-        down(args.state_dir)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

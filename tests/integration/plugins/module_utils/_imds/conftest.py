@@ -63,7 +63,7 @@ class CountingEmulator(imds_emulator.Emulator):
 
 @pytest.fixture
 def make_emulator(make_emulator):
-    """The shared factory (tests/unit/conftest.py), making CountingEmulators."""
+    """The shared factory (tests/integration/conftest.py), making CountingEmulators."""
     return functools.partial(make_emulator, emulator_class=CountingEmulator)
 
 

@@ -16,24 +16,16 @@ from collection_path import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "utils"))
 
-import aws_lab  # noqa: E402
+from servers import aws  # noqa: E402
 from servers.throttling_proxy import ThrottlingProxy  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    proc, url = aws_lab.start_moto(log_path=str(tmp_path_factory.mktemp("moto") / "moto.log"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
 @pytest.fixture
-def proxy(moto):
+def proxy(moto_server):
     started = []
 
     def start(**options):
-        started.append(ThrottlingProxy(moto, **options).start())
+        started.append(ThrottlingProxy(moto_server, **options).start())
         return started[-1]
     yield start
     for one in started:
@@ -47,7 +39,7 @@ def client(service, url, attempts):
     meaning there) and total_max_attempts counts attempts, as AWS_MAX_ATTEMPTS does.
     """
     retries = {"mode": "standard", "total_max_attempts": attempts}
-    return boto3.client(service, endpoint_url=url, region_name=aws_lab.REGION, aws_access_key_id="testing",
+    return boto3.client(service, endpoint_url=url, region_name=aws.REGION, aws_access_key_id="testing",
                         aws_secret_access_key="testing", config=botocore.config.Config(retries=retries, proxies={}))
 
 

@@ -2,7 +2,7 @@
 
 Each test is one session in a fresh network namespace (playbook_runner.run_in_netns):
 the emulator serves the built-in instance at the default metadata address,
-tests/utils/aws_lab.py starts moto_server on loopback with the target groups
+tests/utils/servers/lab.py --aws starts moto_server on loopback with the target groups
 and Cloud Map services, and a series of ansible-playbook runs follows, each
 one followed by a snapshot of what moto holds. The playbooks get no AWS keys
 and no shared AWS files: boto3 must find the instance profile's credentials
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
 from playbook_runner import BIN_DIR, run_in_netns  # noqa: E402
 
-LAB = os.path.join(REPO_ROOT, "tests", "utils", "aws_lab.py")
+LAB = os.path.join(REPO_ROOT, "tests", "utils", "servers", "lab.py")
 RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 BUILTIN = imds_emulator.builtin_instance()
@@ -106,7 +106,7 @@ def aws_session(tmp_path, backend, runs):
         "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE"
         " AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY",
         "export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-        "%s %s up --state-dir %s --ttl 600 > %s" % (python, LAB, lab_dir, directory / "lab.json"),
+        "%s %s up --aws --state-dir %s --ttl 600 > %s" % (python, LAB, lab_dir, directory / "lab.json"),
         "trap '%s %s down --state-dir %s' EXIT" % (python, LAB, lab_dir),
     ]
     for index, run in enumerate(runs):

@@ -1,8 +1,13 @@
-"""Fixtures for the AWS registration modules: moto_server on 127.0.0.1 (and the shared module runner).
+"""Fixtures for the AWS modules' tests: the session's moto_server (and the shared module runner).
 
 The modules reach moto only through AWS_ENDPOINT_URL, read by botocore
 itself, exactly as they do under the role's tests; keys are dummies from the
 environment and IMDS is switched off, so nothing leaves loopback.
+
+moto_server itself is the session fixture `moto_server` of
+tests/integration/conftest.py, started once per session (per xdist worker),
+not once per test file: `moto_url` here only hands its URL on, so that test
+files keep importing their fixtures by name from this module.
 """
 import os
 import sys
@@ -13,20 +18,18 @@ from collection_path import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
-import aws_lab  # noqa: E402
+from servers import aws as aws_lab  # noqa: E402
 # The in-process module runner is shared with the self-managed backends' tests.
 from servers.fixtures import run_module  # noqa: E402,F401  pylint: disable=unused-import
 
 REGION = aws_lab.REGION
 
 
+# Session scope, so that module-scoped fixtures may use it too; it only
+# passes on the URL of the one moto_server.
 @pytest.fixture(scope='session')
-def moto_url(tmp_path_factory):
-    log = str(tmp_path_factory.mktemp('moto') / 'moto.log')
-    proc, url = aws_lab.start_moto(log_path=log)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def moto_url(moto_server):
+    return moto_server
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from collection_path import REPO_ROOT
 from playbook_runner import BIN_DIR, playbook_env
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
-import aws_lab  # noqa: E402
+from servers import aws as aws_lab  # noqa: E402
 
 RECAP = re.compile(r'^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 

@@ -13,6 +13,7 @@ at the deadline" from "runs on for minutes", never measure performance.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,16 +64,23 @@ class ChildRun(object):
         return self.result["ansible_facts"]["ec2"]
 
 
+PEAK_RSS = os.path.join(REPO_ROOT, "tests", "utils", "peak_rss.py")
+
+
 def run_child(command, env=None):
-    """Run COMMAND; its JSON output, wall time and peak RSS (of that process alone, from wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run COMMAND; its JSON output, wall time and peak RSS (of that process alone, see tests/utils/peak_rss.py)."""
+    with tempfile.TemporaryDirectory() as scratch, \
+            tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        report = os.path.join(scratch, "peak-rss")
         started = time.monotonic()
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=REPO_ROOT)
+        # Its own session: a hang kills the launcher and the command together.
+        child = subprocess.Popen([sys.executable, PEAK_RSS, report] + list(command), stdout=out, stderr=err,
+                                 env=env, cwd=REPO_ROOT, start_new_session=True)
         # A hang must fail the test, not the whole run.
-        killer = threading.Timer(120, child.kill)
+        killer = threading.Timer(120, os.killpg, (child.pid, signal.SIGKILL))
         killer.start()
         try:
-            _pid, _status, usage = os.wait4(child.pid, 0)
+            child.wait()
         finally:
             killer.cancel()
         seconds = time.monotonic() - started
@@ -80,11 +88,16 @@ def run_child(command, env=None):
         err.seek(0)
         stdout = out.read().decode("utf-8", errors="replace")
         stderr = err.read().decode("utf-8", errors="replace")
+        peak_kib = None
+        if os.path.exists(report):
+            with open(report, encoding="ascii") as handle:
+                peak_kib = int(handle.read())
     try:
         result = json.loads(stdout)
     except ValueError:
         raise AssertionError("no JSON from %s\nstdout: %s\nstderr: %s" % (command[:3], stdout[-2000:], stderr[-2000:]))
-    return ChildRun(result, seconds, usage.ru_maxrss / 1024.0)
+    assert peak_kib is not None, "no peak RSS from %s (killed?)" % (command[:3],)
+    return ChildRun(result, seconds, peak_kib / 1024.0)
 
 
 def child_env():
