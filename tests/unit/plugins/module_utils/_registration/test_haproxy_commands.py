@@ -8,7 +8,7 @@ tests/integration/plugins/modules/test_haproxy_runtime_server.py.
 """
 import pytest
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._haproxy import (
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.haproxy import (
     HAProxyError,
     command_line,
     normalize_address,
