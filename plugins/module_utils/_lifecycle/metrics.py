@@ -15,9 +15,9 @@ The file is replaced atomically, as the textfile collector asks.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+
+from .._common.files import replace_file
 
 _NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*')
 _LABEL = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*')
@@ -56,17 +56,8 @@ def write_textfile(path, metrics):
     """Replace PATH with METRICS; node_exporter only reads files ending in .prom."""
     if not path.endswith('.prom'):
         raise ValueError('The metrics file %r must end in .prom for the textfile collector to read it.' % path)
-    handle, temporary = tempfile.mkstemp(prefix='.metrics-', dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(handle, 'w', encoding='utf-8') as out:
-            out.write(render(metrics))
-        # Readable by node_exporter, which runs as its own user.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    # Readable by node_exporter, which runs as its own user.
+    replace_file(path, render(metrics), mode=0o644)
 
 
 def _label_key(labels):

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import collections
 import datetime
-import json
 import re
+
+from .._common.json_text import loads_strict
 
 SPOT_ACTION = 'spot/instance-action'
 LIFECYCLE_STATE = 'autoscaling/target-lifecycle-state'
@@ -90,7 +91,7 @@ def parse(path, text, now, maintenance_lead=datetime.timedelta(minutes=10)):
 
 def parse_spot_action(text, now):
     """A Spot interruption: {"action": "terminate"|"stop"|"hibernate", "time": "...Z"}."""
-    document = _json_object(SPOT_ACTION, text)
+    document = _json(SPOT_ACTION, text, dict, 'a JSON object')
     action = document.get('action')
     if action not in SPOT_ACTIONS:
         raise NoticeError('%s: action %s is none of %s.' % (SPOT_ACTION, _shown(action), ', '.join(SPOT_ACTIONS)))
@@ -111,12 +112,7 @@ def parse_lifecycle_state(text, now):
 
 def parse_maintenance(text, now, lead):
     """Active scheduled events, each to deregister LEAD before its NotBefore; canceled and completed ones are left out."""
-    try:
-        events = json.loads(text) if isinstance(text, str) else None
-    except (ValueError, RecursionError):
-        events = None
-    if not isinstance(events, list):
-        raise NoticeError('%s: expected a JSON array of events, got %s.' % (MAINTENANCE, _shown(text)))
+    events = _json(MAINTENANCE, text, list, 'a JSON array of events')
     if len(events) > MAX_MAINTENANCE_EVENTS:
         raise NoticeError('%s: %d events, more than the %d a real schedule holds.'
                           % (MAINTENANCE, len(events), MAX_MAINTENANCE_EVENTS))
@@ -139,7 +135,7 @@ def parse_maintenance(text, now, lead):
 
 def parse_rebalance(text, now):
     """A rebalance recommendation: {"noticeTime": "...Z"}; acted on at once when the user opted in."""
-    document = _json_object(REBALANCE, text)
+    document = _json(REBALANCE, text, dict, 'a JSON object')
     at = _iso_time(REBALANCE, document.get('noticeTime'))
     return Notice('rebalance', 'rebalance', 'rebalance:%s' % _iso(at), now, None, 'rebalance recommendation of %s' % _iso(at))
 
@@ -149,13 +145,14 @@ def due(notices, now, done):
     return [notice for notice in notices if notice.deregister_at <= now and notice.key not in done]
 
 
-def _json_object(path, text):
+def _json(path, text, kind, what):
+    """TEXT parsed as JSON of KIND (dict or list), else a NoticeError saying WHAT was expected."""
     try:
-        document = json.loads(text) if isinstance(text, str) else None
-    except (ValueError, RecursionError):
+        document = loads_strict(text) if isinstance(text, str) else None
+    except ValueError:
         document = None
-    if not isinstance(document, dict):
-        raise NoticeError('%s: expected a JSON object, got %s.' % (path, _shown(text)))
+    if not isinstance(document, kind):
+        raise NoticeError('%s: expected %s, got %s.' % (path, what, _shown(text)))
     return document
 
 

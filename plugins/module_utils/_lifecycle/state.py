@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from .._common.files import replace_file
 
 VERSION = 1
 # Far more than an instance meets in its life; it bounds the file and memory.
@@ -69,18 +70,7 @@ def load(path):
 
 def save(path, state):
     """Write STATE to PATH atomically, readable by its owner only."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix='.state-', dir=directory)
-    try:
-        with os.fdopen(handle, 'w', encoding='utf-8') as out:
-            out.write(state.to_json())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    replace_file(path, state.to_json(), mode=0o600)
 
 
 def _check(raw):
