@@ -15,6 +15,7 @@ The file is replaced atomically, as the textfile collector asks.
 
 from __future__ import annotations
 
+import math
 import re
 
 from .._common.files import replace_file
@@ -72,8 +73,8 @@ def _escape(value):
 
 
 def _number(value):
-    if value != value:
+    if math.isnan(value):
         return 'NaN'
-    if value in (float('inf'), float('-inf')):
+    if math.isinf(value):
         return '+Inf' if value > 0 else '-Inf'
     return repr(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)

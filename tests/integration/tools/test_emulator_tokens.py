@@ -105,7 +105,7 @@ def test_tokens_belong_to_the_emulator_that_minted_them(make_emulator, http_for)
 def test_token_uses_cap_expires_a_token_after_that_many_requests(make_emulator, http_for):
     http = http_for(make_emulator(token_uses_cap=3))
     token = http.token()
-    assert [http.get("/latest/meta-data/instance-id", token=token).status for _ in range(4)] == [200, 200, 200, 401]
+    assert [http.get("/latest/meta-data/instance-id", token=token).status for _attempt in range(4)] == [200, 200, 200, 401]
     fresh = http.token()
     assert http.get("/latest/meta-data/instance-id", token=fresh).status == 200
 

@@ -34,6 +34,7 @@ MAY_IMPORT = {
     "doc_fragments": set(),
 }
 
+
 def python_files():
     return sorted(p for p in PLUGINS.rglob("*.py"))
 

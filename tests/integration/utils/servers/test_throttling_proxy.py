@@ -72,7 +72,7 @@ def test_a_budget_too_small_fails_with_the_services_own_throttling_error(proxy, 
 
 def test_the_share_is_deterministic_for_a_seed_and_counted_per_operation(proxy):
     runs = []
-    for _ in range(2):
+    for _run in range(2):
         throttling = proxy(share=0.5, attempts=1, seed=7)
         elbv2 = client("elbv2", throttling.url, attempts=2)
         for number in range(20):

@@ -166,7 +166,7 @@ def test_terminated_completes_the_lifecycle_hook_after_deregistering(tmp_path):
     world.script[10] = lambda w: w.served.__setitem__(notices.LIFECYCLE_STATE, "Terminated")
     world.agent(paths=[notices.LIFECYCLE_STATE], hook=Hook()).run()
     assert world.names() == ["register", "deregister", "complete"]
-    state, _ = agent_state.load(world.state_path)
+    state, _problem = agent_state.load(world.state_path)
     assert state.done["lifecycle:Terminated"]["outcome"] == "deregistered; lifecycle hook completed"
 
 

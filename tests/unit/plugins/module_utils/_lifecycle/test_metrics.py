@@ -59,3 +59,16 @@ def test_written_atomically_and_readable_by_node_exporter(tmp_path):
 def test_the_textfile_collector_needs_the_prom_suffix(tmp_path):
     with pytest.raises(ValueError, match=r"must end in \.prom"):
         write_textfile(str(tmp_path / "metrics.txt"), [])
+
+
+def test_special_values_are_written_as_prometheus_spells_them():
+    metric = Metric("cloudmeta_imds_last_poll_seconds", "gauge", "help")
+    metric.set(float("nan"), case="nan")
+    metric.set(float("inf"), case="inf")
+    metric.set(float("-inf"), case="minus")
+    metric.set(2 ** 60, case="big")
+    assert render([metric]).splitlines()[2:] == [
+        'cloudmeta_imds_last_poll_seconds{case="big"} 1.152921504606847e+18',
+        'cloudmeta_imds_last_poll_seconds{case="inf"} +Inf',
+        'cloudmeta_imds_last_poll_seconds{case="minus"} -Inf',
+        'cloudmeta_imds_last_poll_seconds{case="nan"} NaN']

@@ -23,7 +23,7 @@ def test_what_was_recorded_is_remembered_after_a_restart(tmp_path):
     assert again.acted_on("spot:terminate:2026-12-01T10:02:00Z")
     assert again.done["spot:terminate:2026-12-01T10:02:00Z"]["outcome"] == "deregistered from elbv2 in 4.1 s"
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    assert [name for name in os.listdir(tmp_path)] == ["state.json"]
+    assert os.listdir(tmp_path) == ["state.json"]
 
 
 def test_the_oldest_entries_are_forgotten_beyond_the_bound():
