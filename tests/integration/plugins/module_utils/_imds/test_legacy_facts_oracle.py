@@ -1,8 +1,7 @@
 """legacy_facts against the real amazon.aws.ec2_metadata_facts code, on the same emulated instances.
 
-The old module's Ec2Metadata class runs in-process against the emulator on
-127.0.0.1 through its URI-override constructor arguments (its main() would
-use 169.254.169.254). Our side reads the same emulator with the IMDS client,
+The old module's own crawler runs in-process against the emulator on
+127.0.0.1 (tests/utils/old_module.py). Our side reads the same emulator with the IMDS client,
 as the module does for legacy_facts, and shapes the tree. The outputs must
 agree except for the differences documented in docs/legacy_facts.md.
 """
@@ -11,12 +10,12 @@ import collections
 import copy
 import gzip
 import json
-import socket
 
 import pytest
 
 from bench.legacy_compare import credential_facts, legacy_differences
 from imds_emulator import builtin_instance
+from old_module import old_crawler
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsNotFoundError
 from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts import legacy_facts
@@ -25,60 +24,10 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts 
 Run = collections.namedtuple("Run", "facts warnings")
 
 
-@pytest.fixture(scope="module")
-def ec2_metadata_class():
-    # The old module sets a process-wide socket timeout when imported; keep
-    # it from leaking into other tests.
-    previous = socket.getdefaulttimeout()
-    try:
-        from ansible_collections.amazon.aws.plugins.modules.ec2_metadata_facts import Ec2Metadata
-    finally:
-        socket.setdefaulttimeout(previous)
-    return Ec2Metadata
-
-
-class OldModuleStub(object):
-    """What Ec2Metadata and fetch_url need from an AnsibleModule."""
-
-    def __init__(self, tmpdir):
-        # use_proxy off: the emulator must be reached directly whatever the shell exports.
-        self.params = {"metadata_token_ttl_seconds": 60, "use_proxy": False}
-        self.tmpdir = str(tmpdir)
-        self.warnings = []
-
-    def warn(self, message):
-        self.warnings.append(message)
-
-    def fail_json(self, **kwargs):
-        raise AssertionError("ec2_metadata_facts failed: %r" % (kwargs,))
-
-
 @pytest.fixture
-def old_facts(ec2_metadata_class, tmp_path, monkeypatch):
+def old_facts(monkeypatch, tmp_path):
     """old_facts(url) -> Run(facts, warnings) from amazon.aws.ec2_metadata_facts' own code."""
-    # fetch_url builds a TLS context, loading the CA store, for every plain
-    # HTTP request (most of the old module's 4 s here). One shared context
-    # changes no fact and keeps these tests quick.
-    from ansible.module_utils import urls
-
-    context = urls.make_context()
-    monkeypatch.setattr(urls, "make_context", lambda *args, **kwargs: context)
-
-    def _run(url):
-        module = OldModuleStub(tmp_path)
-        base = url + "/latest/"
-        metadata = ec2_metadata_class(
-            module,
-            ec2_metadata_token_uri=base + "api/token",
-            ec2_metadata_uri=base + "meta-data/",
-            ec2_metadata_instance_tags_uri=base + "meta-data/tags/instance",
-            ec2_sshdata_uri=base + "meta-data/public-keys/0/openssh-key",
-            ec2_userdata_uri=base + "user-data/",
-            ec2_dynamicdata_uri=base + "dynamic/",
-        )
-        return Run(metadata.run(), module.warnings)
-
-    return _run
+    return old_crawler(monkeypatch, tmp_path)
 
 
 @pytest.fixture
