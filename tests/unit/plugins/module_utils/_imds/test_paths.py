@@ -8,10 +8,12 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import 
     checked_path,
     child_of,
     is_credential_dir,
+    is_credential_path,
     is_plain_segment,
     listing_entries,
     redirect_target,
     tree_of,
+    validate_path,
 )
 
 ENDPOINT = "http://127.0.0.1:8080"
@@ -135,3 +137,74 @@ def test_an_endpoint_prefix_is_part_of_the_base_path():
     assert redirect_target("meta-data/a", "/imds/latest/meta-data/b", ENDPOINT + "/imds", "/imds/latest/") == "meta-data/b"
     with pytest.raises(ImdsResponseError):
         redirect_target("meta-data/a", "/latest/meta-data/b", ENDPOINT + "/imds", "/imds/latest/")
+
+
+@pytest.mark.parametrize("term", [
+    "instance-id",
+    "placement/availability-zone",
+    "meta-data/placement/",
+    "network/interfaces/macs/0e:49:61:0f:c3:11/local-ipv4s",
+    "public-keys/0=my-key",
+    "public-keys/0/openssh-key",
+    "tags/instance/team:owner",
+    "tags/instance/a+b=c,d.e@f_g-h",
+    "tags/instance/_index",
+    "dynamic/instance-identity/document",
+    "user-data",
+    "network/interfaces/macs/",
+    "network/interfaces/macs/0e:49:61:0f:c3:11/ipv4-associations/203.0.113.10",
+])
+def test_plain_relative_paths_are_accepted_unchanged(term):
+    assert validate_path(term) == term
+
+
+@pytest.mark.parametrize("term, reason", [
+    ("", "empty"),
+    ("/latest/meta-data/instance-id", "starts with '/'"),
+    ("../user-data", "'..' segment"),
+    ("meta-data/../../etc", "'..' segment"),
+    ("placement/./region", "'.' segment"),
+    (".", "'.' segment"),
+    ("placement//region", "empty segment"),
+    ("placement/region//", "empty segment"),
+    ("http://169.254.169.254/latest/meta-data/", "URL"),
+    ("https://example.com/x", "URL"),
+    ("file:/etc/passwd", "URL"),
+    ("instance-id?x=1", "query"),
+    ("instance-id#frag", "fragment"),
+    ("instance%2F..%2Fx", "percent"),
+    ("tags/instance/a b", "whitespace"),
+    ("instance-id\n", "whitespace"),
+    ("instance-id\r\nX-Forwarded-For: 1.2.3.4", "whitespace"),
+    ("instance-id\x00", "control character"),
+    ("instance-id\x7f", "control character"),
+    ("meta-data\\instance-id", "backslash"),
+    ("tags/instance/caf\u00e9", "not allowed"),
+    ("tags/instance/<script>", "not allowed"),
+    ("a/" * 600, "longer than"),
+])
+def test_anything_else_is_refused_with_the_reason(term, reason):
+    with pytest.raises(ImdsPathError) as caught:
+        validate_path(term)
+    assert reason in caught.value.message
+    assert caught.value.reason
+
+
+@pytest.mark.parametrize("term", [None, b"instance-id", 42, ["instance-id"]])
+def test_non_strings_are_refused(term):
+    with pytest.raises(ImdsPathError, match="not a string"):
+        validate_path(term)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("meta-data/iam/security-credentials/", False),
+    ("meta-data/iam/security-credentials", False),
+    ("meta-data/iam/info", False),
+    ("meta-data/iam/security-credentials/web-role", True),
+    ("meta-data/iam/security-credentials-extended/web-role", True),
+    ("meta-data/identity-credentials/ec2/security-credentials/ec2-instance", True),
+    ("meta-data/identity-credentials/ec2/info", False),
+    ("meta-data/IAM/Security-Credentials/web-role", True),
+])
+def test_credential_values_are_recognised(path, expected):
+    assert is_credential_path(path) is expected

@@ -13,6 +13,7 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings impo
     DEFAULT_ENDPOINT_IPV6,
     DEFAULTS,
     ImdsSettings,
+    resolve_endpoint,
 )
 
 
@@ -115,3 +116,112 @@ def test_the_client_takes_settings_by_name_through_the_same_validation(counted_c
 def test_the_client_takes_settings_or_names_not_both():
     with pytest.raises(TypeError, match="not both"):
         ImdsClient(settings=ImdsSettings(), timeout=2)
+
+
+# --------------------------------------------------------------- endpoint
+
+
+def test_default_endpoint_is_ipv4():
+    assert resolve_endpoint(environ={}) == DEFAULT_ENDPOINT == "http://169.254.169.254"
+
+
+@pytest.mark.parametrize("mode", ["IPv6", "ipv6", "IPV6"])
+def test_ipv6_mode_from_option_or_environment_in_any_case(mode):
+    assert resolve_endpoint(endpoint_mode=mode, environ={}) == DEFAULT_ENDPOINT_IPV6 == "http://[fd00:ec2::254]"
+    environ = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": mode}
+    assert resolve_endpoint(environ=environ) == DEFAULT_ENDPOINT_IPV6
+
+
+def test_mode_option_wins_over_environment():
+    environ = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"}
+    assert resolve_endpoint(endpoint_mode="IPv4", environ=environ) == DEFAULT_ENDPOINT
+
+
+def test_endpoint_from_environment_wins_over_mode():
+    environ = {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:8080/",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6",
+    }
+    assert resolve_endpoint(environ=environ) == "http://127.0.0.1:8080"
+
+
+def test_endpoint_option_wins_over_environment():
+    environ = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:8080"}
+    assert resolve_endpoint(endpoint="http://127.0.0.2:9090", environ=environ) == "http://127.0.0.2:9090"
+
+
+def test_empty_values_count_as_unset():
+    environ = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": ""}
+    assert resolve_endpoint(endpoint="", endpoint_mode="", environ=environ) == DEFAULT_ENDPOINT
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://169.254.169.254/", "http://169.254.169.254"),
+    ("HTTP://127.0.0.1:1338", "http://127.0.0.1:1338"),
+    ("http://[fd00:ec2::254]", "http://[fd00:ec2::254]"),
+    ("http://[::1]:8080/", "http://[::1]:8080"),
+    ("https://imds.example.internal", "https://imds.example.internal"),
+    ("http://127.0.0.1:1338/imds/", "http://127.0.0.1:1338/imds"),
+])
+def test_valid_endpoints_are_normalised(url, expected):
+    assert resolve_endpoint(endpoint=url, environ={}) == expected
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("169.254.169.254", "http:// or https://"),
+    ("ftp://169.254.169.254", "http:// or https://"),
+    ("http://", "no host"),
+    ("http://fd00:ec2::254", "must be in brackets"),
+    ("http://[fd00:ec2::zz]", "not an IPv6 address"),
+    ("http://user:secret@169.254.169.254", "user information"),
+    ("http://169.254.169.254/?x=1", "query or fragment"),
+    ("http://169.254.169.254/#x", "query or fragment"),
+    ("http://169.254.169.254:99999", "port"),
+    ("http://169.254.169.254 /", "whitespace"),
+    ("http://169.254.169.254/a/../b", "plain segments"),
+])
+def test_invalid_endpoints_are_config_errors(url, reason):
+    with pytest.raises(ImdsConfigError, match="endpoint") as caught:
+        resolve_endpoint(endpoint=url, environ={})
+    assert reason in caught.value.message
+    with pytest.raises(ImdsConfigError, match="AWS_EC2_METADATA_SERVICE_ENDPOINT"):
+        resolve_endpoint(environ={"AWS_EC2_METADATA_SERVICE_ENDPOINT": url})
+
+
+@pytest.mark.parametrize("mode", ["ipv5", "v6", "IPv6 ", "dualstack"])
+def test_invalid_mode_is_a_config_error_naming_its_source(mode):
+    with pytest.raises(ImdsConfigError, match="endpoint_mode.*IPv4 or IPv6"):
+        resolve_endpoint(endpoint_mode=mode, environ={})
+    with pytest.raises(ImdsConfigError, match="AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"):
+        resolve_endpoint(environ={"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": mode})
+
+
+# --------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("option, value, reason", [
+    ("token_ttl", 0, "from 1 to 21600"),
+    ("token_ttl", 21601, "from 1 to 21600"),
+    ("token_ttl", 60.5, "whole number"),
+    ("timeout", 0, "greater than 0"),
+    ("timeout", -1, "from 0"),
+    ("timeout", "1", "a number"),
+    ("total_timeout", 0, "greater than 0"),
+    ("retries", -1, "from 0 to 20"),
+    ("retries", 21, "from 0 to 20"),
+    ("retries", True, "whole number"),
+    ("max_concurrency", 0, "from 1 to 64"),
+    ("max_concurrency", 65, "from 1 to 64"),
+    ("allow_imdsv1", "yes", "true or false"),
+])
+def test_out_of_range_settings_are_config_errors(option, value, reason):
+    with pytest.raises(ImdsConfigError, match=option) as caught:
+        ImdsClient(environ={}, **{option: value})
+    assert reason in caught.value.message
+
+
+def test_boundary_settings_are_accepted():
+    client = ImdsClient(environ={}, token_ttl=1, retries=0, timeout=0.01, max_concurrency=1)
+    assert (client.token_ttl, client.retries, client.timeout, client.max_concurrency) == (1, 0, 0.01, 1)
+    client = ImdsClient(environ={}, token_ttl=21600, retries=20, max_concurrency=64)
+    assert client.token_ttl == 21600
