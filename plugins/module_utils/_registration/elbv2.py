@@ -18,12 +18,17 @@ import ipaddress
 import re
 
 from .._aws.calls import AwsError, call, check_identifier
+from .._common.backoff import EQUAL, Backoff
 from .._common.deadline import Deadline
 
 # Used with fullmatch(): "$" would also match before a final newline.
 TARGET_GROUP_ARN = re.compile(r'arn:[\w-]+:elasticloadbalancing:([\w-]*):\d*:targetgroup/[^/\s]+/[0-9a-f]+')
 INSTANCE_ID = re.compile(r'i-[0-9a-f]{8,32}')
-POLL_INTERVAL = 5.0
+# DescribeTargetHealth while waiting: 2 s, doubling to 30 s, equal jitter
+# (each wait at least half its step), so a fleet does not poll in step and a
+# 300 s wait costs about 15 calls per instance, not 60 (docs/register_instance.md).
+POLL_FIRST = 2.0
+POLL_CAP = 30.0
 
 NOT_REGISTERED = 'Target.NotRegistered'
 DRAINING = 'draining'
@@ -183,8 +188,9 @@ class TargetGroupClient:
                 raise
 
 
-def wait_for(verdict, fetch, deadline, interval=POLL_INTERVAL):
-    """Poll FETCH until VERDICT says done; returns (description, note) or raises AwsError."""
+def wait_for(verdict, fetch, deadline, backoff=None):
+    """Poll FETCH until VERDICT says done, backing off (BACKOFF, a Backoff); (description, note) or AwsError."""
+    backoff = backoff or Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
     while True:
         description = fetch()
         outcome, note = verdict(description)
@@ -194,7 +200,7 @@ def wait_for(verdict, fetch, deadline, interval=POLL_INTERVAL):
             raise AwsError('Stopped waiting: %s.' % note)
         if deadline.expired():
             raise AwsError('Timed out after %s seconds; the target is %s.' % (deadline.seconds, describe_state(description)))
-        deadline.pause(interval)
+        backoff.pause(deadline)
 
 
 def apply(tg_client, params, check_mode=False, warn=None):
