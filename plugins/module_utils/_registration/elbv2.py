@@ -172,7 +172,10 @@ class TargetGroupClient:
         return groups[0]
 
     def find(self, target_id, port):
-        descriptions = call(self.client.describe_target_health, TargetGroupArn=self.arn)['TargetHealthDescriptions']
+        # Asked for this one target: the answer is one entry, not one per
+        # instance of the fleet (DescribeTargetHealth has no paging).
+        descriptions = call(self.client.describe_target_health, TargetGroupArn=self.arn,
+                            Targets=[{'Id': target_id, 'Port': port}])['TargetHealthDescriptions']
         return find_target(descriptions, target_id, port)
 
     def register(self, target_id, port):
@@ -188,11 +191,20 @@ class TargetGroupClient:
                 raise
 
 
-def wait_for(verdict, fetch, deadline, backoff=None):
-    """Poll FETCH until VERDICT says done, backing off (BACKOFF, a Backoff); (description, note) or AwsError."""
+NOT_FETCHED = object()
+
+
+def wait_for(verdict, fetch, deadline, backoff=None, first=NOT_FETCHED):
+    """Poll FETCH until VERDICT says done, backing off (BACKOFF, a Backoff); (description, note) or AwsError.
+
+    FIRST, when given, is a description just fetched: it is judged before
+    any further call, so a target already in the wanted state costs none.
+    """
     backoff = backoff or Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
+    description = first
     while True:
-        description = fetch()
+        if description is NOT_FETCHED:
+            description = fetch()
         outcome, note = verdict(description)
         if outcome == 'done':
             return description, note
@@ -201,6 +213,7 @@ def wait_for(verdict, fetch, deadline, backoff=None):
         if deadline.expired():
             raise AwsError('Timed out after %s seconds; the target is %s.' % (deadline.seconds, describe_state(description)))
         backoff.pause(deadline)
+        description = NOT_FETCHED
 
 
 def apply(tg_client, params, check_mode=False, warn=None):
@@ -233,8 +246,10 @@ def apply(tg_client, params, check_mode=False, warn=None):
     if not check_mode:
         if params['wait']:
             verdict = healthy_verdict if present else drained_verdict
+            # Unchanged, the describe above already holds the state to judge.
             description, warning = wait_for(
-                verdict, lambda: tg_client.find(target_id, port), Deadline(params['wait_timeout']))
+                verdict, lambda: tg_client.find(target_id, port), Deadline(params['wait_timeout']),
+                first=NOT_FETCHED if changed else current)
         elif changed:
             description = tg_client.find(target_id, port)
     if warning and warn:
