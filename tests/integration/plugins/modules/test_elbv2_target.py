@@ -13,7 +13,7 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.backoff import EQUAL, Backoff
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.backoff import Backoff
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import elbv2
 from ansible_collections.cloudmeta.imds.plugins.modules import elbv2_target

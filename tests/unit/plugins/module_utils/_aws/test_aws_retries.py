@@ -32,8 +32,8 @@ def test_a_retry_mode_botocore_does_not_get_is_refused_by_name(mode):
 
 @pytest.mark.parametrize('attempts', [0, -1, 51, True, 2.5, '3'])
 def test_an_attempt_budget_out_of_range_is_refused_by_name(attempts):
-    with pytest.raises(calls.AwsError, match=r'^aws_max_attempts \(AWS_MAX_ATTEMPTS\) counts every attempt .* from 1 '
-                                              r'to 50, got ') as error:
+    expected = r'^aws_max_attempts \(AWS_MAX_ATTEMPTS\) counts every attempt .* from 1 to 50, got '
+    with pytest.raises(calls.AwsError, match=expected) as error:
         calls.retry_config('standard', attempts)
     assert repr(attempts) in error.value.message
 
