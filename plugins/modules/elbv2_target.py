@@ -14,9 +14,10 @@ description:
     group (Application, Network or Gateway Load Balancer), or deregisters it.
   - Made for an instance that registers itself. Before it changes anything it checks that the target group is in the
     expected region and VPC and has the expected target type, and fails with a message that says what to fix.
-  - It reads the target group's health descriptions first, registers only when the target is not registered on that
-    port (or is draining), and deregisters only when it is registered, so a second run reports no change and
-    deregistering a target that is already gone succeeds.
+  - It reads the health of this one target first (not the whole target group's, so the answer stays small however
+    many instances the group holds), registers only when the target is not registered on that port (or is draining),
+    and deregisters only when it is registered, so a second run reports no change and deregistering a target that is
+    already gone succeeds.
   - It always sends the port with the target. AWS ignores a deregistration without the port that the target was
     registered with, so the same port must be used for both.
 author: cloudmeta.imds maintainers (@cloudmeta)

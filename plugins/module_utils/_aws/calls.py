@@ -36,6 +36,19 @@ else:
 # The link-local IMDS addresses botocore uses for instance-profile credentials.
 IMDS_HOSTS = ('169.254.169.254', '[fd00:ec2::254]', 'fd00:ec2::254')
 
+# botocore's retry modes the options offer. `legacy` is left out: it has no
+# retry quota and retries fewer errors, and nothing it does is better here.
+RETRY_MODES = ('standard', 'adaptive')
+DEFAULT_RETRY_MODE = 'standard'
+# Attempts of one call, the first included (botocore's total_max_attempts,
+# the meaning AWS_MAX_ATTEMPTS has). botocore's own default is 3, which a
+# fleet's burst outlasts: 10 give up after about 55 s of full-jitter backoff
+# on average (docs/register_instance.md, "Bursts", has the sizing).
+DEFAULT_MAX_ATTEMPTS = 10
+# A budget beyond this only hides an outage: with waits of up to 20 s each,
+# 50 attempts already retry for about 8 minutes on average, 16 at most.
+MAX_ATTEMPTS_LIMIT = 50
+
 NO_CREDENTIALS_MESSAGE = (
     'No AWS credentials found. On EC2, attach an instance profile (IAM role) to the instance; '
     'elsewhere use AWS_PROFILE or the standard AWS_* environment variables. '
@@ -108,12 +121,29 @@ def bypass_proxy_for_imds(environ=None):
     environ['NO_PROXY'] = value
 
 
-def client(service, region, endpoint_url=None):
+def retry_config(retry_mode=DEFAULT_RETRY_MODE, max_attempts=DEFAULT_MAX_ATTEMPTS):
+    """botocore's `retries` setting for RETRY_MODE and MAX_ATTEMPTS (all attempts); AwsError naming a bad value."""
+    if retry_mode not in RETRY_MODES:
+        raise AwsError('aws_retry_mode (AWS_RETRY_MODE) must be one of %s, got %r.' % (', '.join(RETRY_MODES), retry_mode))
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise AwsError('aws_max_attempts (AWS_MAX_ATTEMPTS) counts every attempt of one AWS call, the first included, '
+                       'and must be a whole number from 1 to %d, got %r.' % (MAX_ATTEMPTS_LIMIT, max_attempts))
+    # total_max_attempts, not max_attempts: in this dict botocore's
+    # max_attempts counts the retries only, one fewer than AWS_MAX_ATTEMPTS.
+    return {'mode': retry_mode, 'total_max_attempts': max_attempts}
+
+
+def client(service, region, endpoint_url=None, retry_mode=DEFAULT_RETRY_MODE, max_attempts=DEFAULT_MAX_ATTEMPTS):
     """The one place a boto3 client is made: SERVICE in REGION, with the collection's botocore settings.
 
-    Raises AwsError when botocore cannot make it (an unknown region format,
-    a bad endpoint URL). Needs HAS_BOTO3.
+    RETRY_MODE (`standard` or `adaptive`) and MAX_ATTEMPTS (every attempt of
+    one call, the first included) become botocore's retry settings; both
+    back off with full jitter, capped at 20 s, on throttling and transient
+    errors. Raises AwsError for a bad retry setting or when botocore cannot
+    make the client (an unknown region format, a bad endpoint URL). Needs
+    HAS_BOTO3.
     """
+    retries = retry_config(retry_mode, max_attempts)
     bypass_proxy_for_imds()
     # endpoint_url=None lets botocore apply AWS_ENDPOINT_URL and
     # AWS_ENDPOINT_URL_<SERVICE> itself, which is how tests reach moto_server.
@@ -121,6 +151,7 @@ def client(service, region, endpoint_url=None):
         connect_timeout=10,
         read_timeout=30,
         user_agent_extra='cloudmeta.imds',
+        retries=retries,
     )
     try:
         session = boto3.session.Session(region_name=region)
@@ -129,12 +160,25 @@ def client(service, region, endpoint_url=None):
         raise AwsError('Cannot create the %s client: %s' % (service, describe_error(exc))) from None
 
 
+def client_error(exc):
+    """The AwsError for a botocore ClientError; when the retries ran out, it says which setting to raise."""
+    message = describe_error(exc)
+    metadata = exc.response.get('ResponseMetadata') or {}
+    if metadata.get('MaxAttemptsReached'):
+        attempts = metadata.get('RetryAttempts', 0) + 1
+        message = ('%s (%s). AWS throttled or failed all %d attempts of this call (it throttles bursts of calls '
+                   'per account and Region). Raise aws_max_attempts (now %d; environment AWS_MAX_ATTEMPTS), or set '
+                   'aws_retry_mode to adaptive; docs/register_instance.md ("Bursts") shows how to size it for a '
+                   'fleet.' % (message, getattr(exc, 'operation_name', 'the call'), attempts, attempts))
+    return AwsError(message, code=error_code(exc))
+
+
 def call(method, **kwargs):
     """Call a boto3 METHOD, turning botocore errors into AwsError."""
     try:
         return method(**kwargs)
     except botocore.exceptions.ClientError as exc:
-        raise AwsError(describe_error(exc), code=error_code(exc)) from exc
+        raise client_error(exc) from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise AwsError(describe_error(exc)) from exc
 
@@ -144,6 +188,6 @@ def paginate(client, operation, **kwargs):
     try:
         yield from client.get_paginator(operation).paginate(**kwargs)
     except botocore.exceptions.ClientError as exc:
-        raise AwsError(describe_error(exc), code=error_code(exc)) from exc
+        raise client_error(exc) from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise AwsError(describe_error(exc)) from exc

@@ -8,8 +8,8 @@
 
 """The base of every module that calls AWS, in the spirit of amazon.aws's AnsibleAWSModule.
 
-It adds the shared options (region, endpoint_url; documented in the aws doc
-fragment), makes clients through the one factory in calls.py, and turns an
+It adds the shared options (region, endpoint_url, aws_retry_mode,
+aws_max_attempts; documented in the aws doc fragment), makes clients through the one factory in calls.py, and turns an
 AwsError into fail_json with its message and error code, in one place.
 """
 
@@ -23,6 +23,10 @@ from .calls import AwsError
 AWS_ARGSPEC = dict(
     region=dict(type='str', fallback=(env_fallback, ['AWS_REGION', 'AWS_DEFAULT_REGION'])),
     endpoint_url=dict(type='str'),
+    # The environment variables botocore itself reads, with its meaning of them.
+    aws_retry_mode=dict(type='str', choices=list(calls.RETRY_MODES), default=calls.DEFAULT_RETRY_MODE,
+                        fallback=(env_fallback, ['AWS_RETRY_MODE'])),
+    aws_max_attempts=dict(type='int', default=calls.DEFAULT_MAX_ATTEMPTS, fallback=(env_fallback, ['AWS_MAX_ATTEMPTS'])),
 )
 
 
@@ -33,6 +37,10 @@ class AwsModule(AnsibleModule):
         spec = dict(argument_spec)
         spec.update(AWS_ARGSPEC)
         super().__init__(argument_spec=spec, **kwargs)
+        try:
+            calls.retry_config(self.params['aws_retry_mode'], self.params['aws_max_attempts'])
+        except AwsError as exc:
+            self.fail_json(msg=exc.message)
 
     def client(self, service):
         """A boto3 client for SERVICE in the module's region, or fail_json with a clear message."""
@@ -43,7 +51,8 @@ class AwsModule(AnsibleModule):
         if not region:
             self.fail_json(msg='No AWS region: set the region option or AWS_REGION.')
         try:
-            return calls.client(service, region, self.params.get('endpoint_url'))
+            return calls.client(service, region, self.params.get('endpoint_url'),
+                                retry_mode=self.params['aws_retry_mode'], max_attempts=self.params['aws_max_attempts'])
         except AwsError as exc:
             self.fail_json(msg=exc.message)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from .._aws.calls import AwsError, call, check_identifier
+from .._common.backoff import EQUAL, Backoff
 from .._common.deadline import Deadline
 
 RESERVED_ATTRIBUTES = frozenset((
@@ -37,7 +38,14 @@ MAX_TOTAL_LENGTH = 5000
 KEY_PATTERN = re.compile(r'[!-~]+')
 VALUE_PATTERN = re.compile(r'([!-~][ \t!-~]*)?[!-~]?')
 INSTANCE_ID_PATTERN = re.compile(r'[0-9a-zA-Z_/:.@-]{1,64}')
-POLL_INTERVAL = 1.0
+# GetOperation (and a DuplicateRequest retry): 1 s, doubling to 8 s, equal
+# jitter, so a fleet's instances do not poll in step.
+POLL_FIRST = 1.0
+POLL_CAP = 8.0
+
+
+def poll_backoff():
+    return Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
 
 
 def normalize_attributes(attributes):
@@ -88,9 +96,11 @@ def attributes_match(desired, current):
 class ServiceClient:
     """The Cloud Map calls registration makes, with errors phrased for users."""
 
-    def __init__(self, client, service_id):
+    def __init__(self, client, service_id, backoff=poll_backoff):
         self.client = client
         self.service_id = service_id
+        # A factory: every wait starts again from POLL_FIRST.
+        self.backoff = backoff
 
     def _service_error(self, exc):
         if exc.code == 'ServiceNotFound':
@@ -125,13 +135,14 @@ class ServiceClient:
     def _submit(self, deadline, method, **kwargs):
         # Cloud Map refuses a second request for an instance while the first
         # is still running; it is worth waiting for, within the same bound.
+        backoff = self.backoff()
         while True:
             try:
                 return call(method, **kwargs)['OperationId']
             except AwsError as exc:
                 if exc.code != 'DuplicateRequest' or deadline.expired():
                     raise self._service_error(exc) from None
-            deadline.pause(POLL_INTERVAL)
+            backoff.pause(deadline)
 
     def operation_status(self, operation_id):
         operation = call(self.client.get_operation, OperationId=operation_id)['Operation']
@@ -139,6 +150,7 @@ class ServiceClient:
 
     def wait(self, operation_id, deadline):
         """Poll the operation to SUCCESS; raises AwsError on FAIL or at the deadline."""
+        backoff = self.backoff()
         while True:
             status, code, message = self.operation_status(operation_id)
             if status == 'SUCCESS':
@@ -150,7 +162,7 @@ class ServiceClient:
                 raise AwsError('Cloud Map operation %s is still %s after %s seconds; check it with '
                                '"aws servicediscovery get-operation --operation-id %s".'
                                % (operation_id, status, deadline.seconds, operation_id))
-            deadline.pause(POLL_INTERVAL)
+            backoff.pause(deadline)
 
 
 def apply(service, params, check_mode=False):

@@ -18,12 +18,17 @@ import ipaddress
 import re
 
 from .._aws.calls import AwsError, call, check_identifier
+from .._common.backoff import EQUAL, Backoff
 from .._common.deadline import Deadline
 
 # Used with fullmatch(): "$" would also match before a final newline.
 TARGET_GROUP_ARN = re.compile(r'arn:[\w-]+:elasticloadbalancing:([\w-]*):\d*:targetgroup/[^/\s]+/[0-9a-f]+')
 INSTANCE_ID = re.compile(r'i-[0-9a-f]{8,32}')
-POLL_INTERVAL = 5.0
+# DescribeTargetHealth while waiting: 2 s, doubling to 30 s, equal jitter
+# (each wait at least half its step), so a fleet does not poll in step and a
+# 300 s wait costs about 15 calls per instance, not 60 (docs/register_instance.md).
+POLL_FIRST = 2.0
+POLL_CAP = 30.0
 
 NOT_REGISTERED = 'Target.NotRegistered'
 DRAINING = 'draining'
@@ -167,7 +172,10 @@ class TargetGroupClient:
         return groups[0]
 
     def find(self, target_id, port):
-        descriptions = call(self.client.describe_target_health, TargetGroupArn=self.arn)['TargetHealthDescriptions']
+        # Asked for this one target: the answer is one entry, not one per
+        # instance of the fleet (DescribeTargetHealth has no paging).
+        descriptions = call(self.client.describe_target_health, TargetGroupArn=self.arn,
+                            Targets=[{'Id': target_id, 'Port': port}])['TargetHealthDescriptions']
         return find_target(descriptions, target_id, port)
 
     def register(self, target_id, port):
@@ -183,10 +191,20 @@ class TargetGroupClient:
                 raise
 
 
-def wait_for(verdict, fetch, deadline, interval=POLL_INTERVAL):
-    """Poll FETCH until VERDICT says done; returns (description, note) or raises AwsError."""
+NOT_FETCHED = object()
+
+
+def wait_for(verdict, fetch, deadline, backoff=None, first=NOT_FETCHED):
+    """Poll FETCH until VERDICT says done, backing off (BACKOFF, a Backoff); (description, note) or AwsError.
+
+    FIRST, when given, is a description just fetched: it is judged before
+    any further call, so a target already in the wanted state costs none.
+    """
+    backoff = backoff or Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
+    description = first
     while True:
-        description = fetch()
+        if description is NOT_FETCHED:
+            description = fetch()
         outcome, note = verdict(description)
         if outcome == 'done':
             return description, note
@@ -194,7 +212,8 @@ def wait_for(verdict, fetch, deadline, interval=POLL_INTERVAL):
             raise AwsError('Stopped waiting: %s.' % note)
         if deadline.expired():
             raise AwsError('Timed out after %s seconds; the target is %s.' % (deadline.seconds, describe_state(description)))
-        deadline.pause(interval)
+        backoff.pause(deadline)
+        description = NOT_FETCHED
 
 
 def apply(tg_client, params, check_mode=False, warn=None):
@@ -227,8 +246,10 @@ def apply(tg_client, params, check_mode=False, warn=None):
     if not check_mode:
         if params['wait']:
             verdict = healthy_verdict if present else drained_verdict
+            # Unchanged, the describe above already holds the state to judge.
             description, warning = wait_for(
-                verdict, lambda: tg_client.find(target_id, port), Deadline(params['wait_timeout']))
+                verdict, lambda: tg_client.find(target_id, port), Deadline(params['wait_timeout']),
+                first=NOT_FETCHED if changed else current)
         elif changed:
             description = tg_client.find(target_id, port)
     if warning and warn:

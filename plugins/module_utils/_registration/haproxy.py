@@ -27,8 +27,10 @@ import csv
 import ipaddress
 import re
 import socket
-import time
 import zlib
+
+from .._common.backoff import EQUAL, Backoff
+from .._common.deadline import Deadline
 
 # All patterns are used with fullmatch(): "$" would also match before a
 # final newline.
@@ -352,7 +354,10 @@ class RuntimeApi:
 
 # -- register / deregister one server: what the haproxy_runtime_server module does ----------
 
-POLL_INTERVAL = 0.2
+# Polling the local socket while draining or deleting: 0.2 s, doubling to
+# 2 s, equal jitter, so instances that drain together do not poll in step.
+POLL_FIRST = 0.2
+POLL_CAP = 2.0
 # "del server" can still see connections for a moment after the last
 # session ended (idle connections are purged asynchronously).
 DELETE_GRACE = 5.0
@@ -410,12 +415,13 @@ def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
         changes.send(['set', 'server', target, 'state', 'drain'])
     remaining = 0
     if not changes.check_mode and not server.maintenance:
-        deadline = time.monotonic() + drain_timeout
+        deadline = Deadline(drain_timeout)
+        backoff = Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
         while True:
             remaining = api.sessions(backend, name) or 0
-            if not remaining or time.monotonic() >= deadline:
+            if not remaining or deadline.expired():
                 break
-            time.sleep(POLL_INTERVAL)
+            backoff.pause(deadline)
     if not server.maintenance:
         changes.send(['set', 'server', target, 'state', 'maint'])
     if not changes.check_mode:
@@ -437,14 +443,15 @@ def take_out(changes, server, drain_timeout, shutdown_sessions, delete):
 
 
 def delete_server(api, command):
-    deadline = time.monotonic() + DELETE_GRACE
+    deadline = Deadline(DELETE_GRACE)
+    backoff = Backoff(POLL_FIRST, POLL_CAP, jitter=EQUAL)
     while True:
         answer = api.execute(command).strip()
         if answer.startswith('Server deleted') or answer.startswith('No such server'):
             return
-        if 'still has connections' not in answer or time.monotonic() >= deadline:
+        if 'still has connections' not in answer or deadline.expired():
             raise HAProxyError('HAProxy refused "%s": %s' % (' '.join(command), answer.splitlines()[0] if answer else answer))
-        time.sleep(POLL_INTERVAL)
+        backoff.pause(deadline)
 
 
 def find(servers, name):

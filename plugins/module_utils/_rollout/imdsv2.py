@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.calls import AwsError, call, paginate
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.backoff import EQUAL, Backoff
 
 # snake_case option name -> EC2 API name, in the order AWS documents them.
 OPTION_NAMES = (
@@ -134,13 +135,14 @@ def modify_instance(ec2, instance_id, options):
     return (result.get('InstanceMetadataOptions') or {}).get('State')
 
 
-def wait_applied(ec2, instance_ids, deadline, first_interval=1.0, max_interval=15.0):
+def wait_applied(ec2, instance_ids, deadline, backoff=None):
     """Poll until every instance's MetadataOptions.State is `applied`, backing off; returns the instances.
 
-    botocore has no waiter for metadata options, hence this loop.
+    botocore has no waiter for metadata options, hence this loop. BACKOFF
+    (a Backoff) defaults to 1 s doubling to 15 s, with equal jitter.
     """
+    backoff = backoff or Backoff(1.0, 15.0, jitter=EQUAL)
     pending = list(instance_ids)
-    interval = first_interval
     described = {}
     while True:
         for instance in describe_instances(ec2, instance_ids=pending):
@@ -155,8 +157,7 @@ def wait_applied(ec2, instance_ids, deadline, first_interval=1.0, max_interval=1
                 'Timed out after %d seconds waiting for the metadata options of %s to be applied (still pending); '
                 'raise wait_timeout, or set wait=false and check again later.'
                 % (deadline.seconds, ', '.join(pending)))
-        deadline.pause(interval)
-        interval = min(interval * 2, max_interval)
+        backoff.pause(deadline)
 
 
 # -- readiness -----------------------------------------------------------------------

@@ -31,7 +31,6 @@ instance"). Python standard library only.
 
 import json
 import os
-import random
 import signal
 import sys
 import threading
@@ -42,6 +41,7 @@ import threading
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
+from cloudmeta_imds._common.backoff import EQUAL, Backoff  # noqa: E402  pylint: disable=wrong-import-position
 from cloudmeta_imds._registration.etcd import (  # noqa: E402  pylint: disable=wrong-import-position
     EtcdClient,
     EtcdError,
@@ -54,6 +54,8 @@ STOP = threading.Event()
 # Backoff after a failure: RETRY_MIN seconds, doubling, at most RETRY_MAX.
 RETRY_MIN = 1.0
 RETRY_MAX = 30.0
+# Equal jitter: never less than half the step, so a failing etcd is not hammered.
+RETRY = Backoff(RETRY_MIN, RETRY_MAX, jitter=EQUAL)
 
 
 def log(message):
@@ -63,8 +65,7 @@ def log(message):
 
 def backoff(failures):
     """Seconds to wait after FAILURES failures in a row: doubling from RETRY_MIN, capped, with jitter."""
-    ceiling = min(RETRY_MAX, RETRY_MIN * 2 ** min(failures - 1, 16))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return RETRY.delay(failures)
 
 
 def load(path):

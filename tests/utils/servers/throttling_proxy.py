@@ -8,7 +8,12 @@ forwards the rest unchanged:
 
     elasticloadbalancing, autoscaling, monitoring   400  Throttling (query XML)
     ec2                                             503  RequestLimitExceeded (EC2 XML)
-    servicediscovery                                400  RequestLimitExceeded (JSON 1.1)
+    servicediscovery                                429  RequestLimitExceeded (JSON 1.1; the status of
+                                                         botocore's servicediscovery model)
+
+ERRORS ({service: (content type, status, body template)}) replaces these per
+service, for the other codes a service may send (ELBv2's documentation names
+ThrottlingException; HTTP 429 TooManyRequestsException, 503 SlowDown...).
 
 The choice is deterministic: a seeded generator decides, the first time a
 distinct request (service, operation and body) arrives, whether it is one
@@ -44,7 +49,7 @@ THROTTLING_ERRORS = {
     'ec2': ('text/xml', 503, '<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
                              '<Message>Request limit exceeded.</Message></Error></Errors>'
                              '<RequestID>{request_id}</RequestID></Response>'),
-    'servicediscovery': ('application/x-amz-json-1.1', 400,
+    'servicediscovery': ('application/x-amz-json-1.1', 429,
                          '{{"__type": "RequestLimitExceeded", "Message": "Rate exceeded", "RequestId": "{request_id}"}}'),
 }
 # Hop-by-hop headers are the proxy's own business (RFC 9110, 7.6.1).
@@ -75,7 +80,8 @@ def operation_of(headers, body):
 class ThrottlingProxy:
     """The proxy in a thread of the calling process; stats() counts calls and throttles per service and operation."""
 
-    def __init__(self, upstream, share=0.3, attempts=2, seed=1, host='127.0.0.1', port=0, services=None):
+    def __init__(self, upstream, share=0.3, attempts=2, seed=1, host='127.0.0.1', port=0, services=None,
+                 errors=None):
         parts = urllib.parse.urlsplit(upstream)
         if parts.scheme != 'http' or not parts.hostname:
             raise ValueError('upstream must be an http:// URL, got %r' % upstream)
@@ -83,7 +89,8 @@ class ThrottlingProxy:
             raise ValueError('share must be between 0 and 1, got %r' % share)
         self.upstream = (parts.hostname, parts.port or 80)
         self.share, self.attempts = share, attempts
-        self.services = set(services or THROTTLING_ERRORS)
+        self.errors = dict(THROTTLING_ERRORS, **(errors or {}))
+        self.services = set(services or self.errors)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._chosen = {}
@@ -141,7 +148,7 @@ class ThrottlingProxy:
                     return self._answer(200, 'application/json', json.dumps(proxy.stats()).encode())
                 service = service_of(self.headers)
                 if proxy.throttles(service, operation_of(self.headers, body), body):
-                    content_type, status, template = THROTTLING_ERRORS[service]
+                    content_type, status, template = proxy.errors[service]
                     return self._answer(status, content_type, template.format(request_id=_request_id()).encode())
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=120)
                 try:

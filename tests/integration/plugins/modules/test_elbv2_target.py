@@ -13,6 +13,7 @@ import pytest
 from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.backoff import Backoff
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._registration import elbv2
 from ansible_collections.cloudmeta.imds.plugins.modules import elbv2_target
@@ -292,10 +293,30 @@ def test_wait_gives_up_at_the_deadline_with_the_last_state():
     deadline = Deadline(10, clock=lambda: clock[0], sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     initial = description('i-1', 80, 'initial', 'Elb.InitialHealthChecking')
     with pytest.raises(_aws.AwsError) as error:
-        elbv2.wait_for(elbv2.healthy_verdict, lambda: initial, deadline, interval=3)
+        elbv2.wait_for(elbv2.healthy_verdict, lambda: initial, deadline, backoff=Backoff(3, 3))
     assert 'Timed out after 10 seconds' in error.value.message
     assert 'initial (Elb.InitialHealthChecking' in error.value.message
     assert clock[0] == 10
+
+
+def test_the_health_wait_backs_off_with_jitter_and_polls_a_few_times_only():
+    clock, sleeps = [0.0], []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    polls = []
+    initial = description('i-1', 80, 'initial', 'Elb.InitialHealthChecking')
+    with pytest.raises(_aws.AwsError):
+        elbv2.wait_for(elbv2.healthy_verdict, lambda: polls.append(1) or initial,
+                       Deadline(300, clock=lambda: clock[0], sleep=sleep))
+    steps = [min(elbv2.POLL_CAP, elbv2.POLL_FIRST * 2 ** n) for n in range(len(sleeps))]
+    # Equal jitter: every wait between half its step and the step (the last one cut by the deadline).
+    assert all(step / 2 <= wait <= step for wait, step in zip(sleeps[:-1], steps))
+    # 2 s doubling to 30 s: at most 300 / 15 + 5 DescribeTargetHealth calls in 300 s, where a fixed 5 s took 61.
+    assert len(polls) <= 25
+    assert clock[0] == 300
 
 
 def test_endpoint_url_option_wins_over_the_environment(run_module, aws, target_group, monkeypatch, aws_env):

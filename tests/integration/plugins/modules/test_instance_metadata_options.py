@@ -10,6 +10,7 @@ from aws_moto import REGION, aws, aws_env, moto_url, run_module  # noqa: F401  p
 from imdsv2_fleet import Fleet
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws import calls as _aws
+from ansible_collections.cloudmeta.imds.plugins.module_utils._common.backoff import EQUAL, Backoff
 from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
 from ansible_collections.cloudmeta.imds.plugins.module_utils._rollout import imdsv2 as _imdsv2
 from ansible_collections.cloudmeta.imds.plugins.modules import instance_metadata_options
@@ -140,9 +141,17 @@ def fake_deadline(seconds):
 
 def test_wait_backs_off_until_applied():
     deadline, sleeps = fake_deadline(300)
-    described = _imdsv2.wait_applied(FakeEc2(pending_for=6), ['i-1'], deadline)
+    # The random half of the equal jitter at its top: the steps themselves.
+    backoff = Backoff(1.0, 15.0, EQUAL, uniform=lambda low, high: high)
+    described = _imdsv2.wait_applied(FakeEc2(pending_for=6), ['i-1'], deadline, backoff=backoff)
     assert described['i-1']['MetadataOptions']['State'] == 'applied'
     assert sleeps == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+
+
+def test_the_default_wait_is_jittered_between_half_the_step_and_the_step():
+    deadline, sleeps = fake_deadline(300)
+    _imdsv2.wait_applied(FakeEc2(pending_for=6), ['i-1'], deadline)
+    assert [step / 2 <= wait <= step for wait, step in zip(sleeps, [1.0, 2.0, 4.0, 8.0, 15.0, 15.0])] == [True] * 6
 
 
 def test_wait_gives_up_at_the_timeout_naming_the_instance():

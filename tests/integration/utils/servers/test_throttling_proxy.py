@@ -46,7 +46,7 @@ def client(service, url, attempts):
 CALLS = {
     "elbv2": (lambda c: c.describe_target_groups(), "Throttling", 400),
     "ec2": (lambda c: c.describe_instances(), "RequestLimitExceeded", 503),
-    "servicediscovery": (lambda c: c.list_namespaces(), "RequestLimitExceeded", 400),
+    "servicediscovery": (lambda c: c.list_namespaces(), "RequestLimitExceeded", 429),
 }
 
 

@@ -45,5 +45,5 @@ def test_check_identifier_shows_a_trailing_newline():
 
 
 def test_the_module_base_adds_the_shared_options():
-    assert sorted(AWS_ARGSPEC) == ['endpoint_url', 'region']
+    assert sorted(AWS_ARGSPEC) == ['aws_max_attempts', 'aws_retry_mode', 'endpoint_url', 'region']
     assert issubclass(AwsModule, AnsibleModule)
