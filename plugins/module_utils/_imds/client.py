@@ -20,10 +20,9 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
+from .._common.deadline import Deadline
+from .errors import (
     ImdsDeadlineError,
     ImdsDisabledError,
     ImdsError,
@@ -35,7 +34,7 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import
     ImdsUnreachableError,
     MODIFY_OPTIONS,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import (
+from .paths import (
     as_directory,
     checked_path,
     child_of,
@@ -43,8 +42,8 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import 
     listing_entries,
     redirect_target,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import ImdsSettings, is_disabled
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.transport import USER_AGENT, Retry, Transport
+from .settings import ImdsSettings, is_disabled
+from .transport import USER_AGENT, Retry, Transport
 
 TOKEN_PATH = "api/token"
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -381,6 +380,10 @@ class _Crawl(object):
         self.size = 0
 
     def run(self, leaf_paths, tree_paths, listing_paths):
+        # Imported here: a long-running caller that only uses get() (the
+        # lifecycle agent) keeps the thread pool machinery out of its memory.
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # pylint: disable=import-outside-toplevel
+
         leaves = dict((path, None) for path in leaf_paths)
         trees = dict((path, {}) for path in tree_paths)
         listings = dict((path, None) for path in listing_paths)
