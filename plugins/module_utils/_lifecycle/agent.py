@@ -35,6 +35,7 @@ import datetime
 import threading
 import time
 
+from .._common.backoff import EQUAL, Backoff
 from .._common.deadline import Deadline
 from . import notices as notice_rules
 from . import state as agent_state
@@ -204,12 +205,14 @@ class Agent:
     def _attempt(self, what, action, deadline):
         """Run ACTION(deadline) until it succeeds or DEADLINE passes; log the outcome either way."""
         tries = 0
+        # Jittered, so that a fleet leaving together does not retry in step.
+        backoff = Backoff(self.retry_interval, max(self.retry_interval, 10.0), jitter=EQUAL)
         while True:
             tries += 1
             try:
                 detail = action(deadline)
             except BackendError as exc:
-                pause = min(self.retry_interval * tries, 10.0)
+                pause = backoff.next_delay()
                 if deadline.remaining() <= pause:
                     self.log('%s: failed after %d attempts in %.1f s: %s' % (what, tries, deadline.elapsed(), exc))
                     return False
