@@ -17,7 +17,7 @@ help:
 	@echo "make demo         see the collection work against the local IMDS emulator"
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
 	@echo "make bench-fleet  N instances (default 50) register and deregister at once with every backend;"
-	@echo "                  N=, CONCURRENCY= (default 8), THROTTLE= (share of AWS calls throttled, default 0)"
+	@echo "                  N=, CONCURRENCY= (default 8), THROTTLE= (share of AWS calls throttled, default 0), FLEET_ARGS="--workdir DIR ..."
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
 	@echo "make compat       unit tests, smoke test and sanity on every supported ansible-core release"
 	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
@@ -100,7 +100,7 @@ bench: venv
 # The fleet simulation (tests/utils/fleet.py) with its servers; prints one row per backend.
 bench-fleet: venv system-deps
 	@$(VENV_PYTHON) tests/utils/fleet.py --size $(or $(N),50) --concurrency $(or $(CONCURRENCY),8) \
-	    --throttle-share $(or $(THROTTLE),0) --json .tmp/bench-fleet.json
+	    --throttle-share $(or $(THROTTLE),0) --json .tmp/bench-fleet.json $(FLEET_ARGS)
 
 demo: venv
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" VENV="$(CURDIR)/.venv" tools/demo.sh
