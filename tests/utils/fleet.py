@@ -156,6 +156,7 @@ class Fleet:
         self.throttle_attempts = throttle_attempts
         self.seed = seed
         self.play_timeout = play_timeout
+        self.stopping = threading.Event()
         self.processes = []
         self.servers = []
         self.proxies = {}
@@ -311,6 +312,9 @@ class Fleet:
         command = [ansible_playbook(), '-i', 'localhost,', '-c', 'local',
                    '-e', 'ansible_python_interpreter=' + sys.executable, '-e', '@' + vars_path, self.playbook(group)]
         with slots:
+            if self.stopping.is_set():
+                return {'instance': instance.instance_id, 'group': group, 'returncode': None, 'seconds': 0.0,
+                        'failed': list(group), 'log': None, 'play_seconds': {}}
             started = time.monotonic()
             try:
                 proc = subprocess.run(command, env=self.environment(home, group), cwd=home, stdout=subprocess.PIPE,
@@ -339,7 +343,12 @@ class Fleet:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             futures = [pool.submit(self.play, instance, state, group, start_at, slots)
                        for instance, group, start_at in jobs]
-            results = [future.result() for future in futures]
+            try:
+                results = [future.result() for future in futures]
+            except BaseException:
+                # Interrupted: the plays not started yet must not start.
+                self.stopping.set()
+                raise
         return results, time.monotonic() - begin
 
     # -- what the backends hold -----------------------------------------------------------
