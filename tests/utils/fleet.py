@@ -57,6 +57,7 @@ BOOTSTRAP = 'cloudmeta.imds.bootstrap'
 SERVICE = 'web'
 PORT = 8080
 ETCD_DOMAIN = 'fleet.internal'
+ETCD_METADATA_PREFIX = '/cloudmeta/'  # the role's default register_instance_etcd_metadata_prefix is below it
 # Two subnets in two zones, inside the VPC aws_lab.create_fixtures() makes (10.0.0.0/16).
 SUBNETS = (('10.0.16.0/20', aws_lab.REGION + 'a', 'euw1-az1'), ('10.0.32.0/20', aws_lab.REGION + 'b', 'euw1-az2'))
 # Backend name: the variables its play sets on top of the common ones, and the AWS service it calls.
@@ -362,7 +363,7 @@ class Fleet:
         if any(BACKENDS[backend][1] for backend in self.backends):
             aws = aws_lab.snapshot(dict(self.fixtures, moto_url=self.moto_url))
         for backend in self.backends:
-            found = []
+            found, others = [], []
             if backend == 'file_sd':
                 for name in os.listdir(self.file_sd_dir):
                     with open(os.path.join(self.file_sd_dir, name), encoding='utf-8') as handle:
@@ -385,10 +386,13 @@ class Fleet:
                 for key, value in self.etcd.prefix('/skydns/').items():
                     host = json.loads(value).get('host') if value.startswith('{') else None
                     found.append(by_address.get(host, key))
+                # The placement keys written next to the SkyDNS records must go too.
+                others = sorted(self.etcd.prefix(ETCD_METADATA_PREFIX))
             counts = {}
             for item in found:
                 counts[item] = counts.get(item, 0) + 1
-            result[backend] = {'counts': counts, 'strangers': sorted(item for item in counts if item not in ids)}
+            result[backend] = {'counts': counts, 'strangers': sorted(item for item in counts if item not in ids),
+                               'other_keys': others}
         return result
 
     def aws_calls(self):
@@ -430,7 +434,7 @@ class Fleet:
                 'lost': sorted(instance_id for instance_id in ids if not held.get(instance_id)),
                 'duplicated': sorted(instance_id for instance_id, count in held.items() if count > 1),
                 'strangers': after_register[backend]['strangers'],
-                'leftovers': sorted(left),
+                'leftovers': sorted(left) + after_deregister[backend]['other_keys'],
                 'failed_plays': sorted('%s %s' % (phase, run['instance'])
                                        for phase, runs in (('present', register), ('absent', deregister))
                                        for run in runs if backend in run['failed']),
