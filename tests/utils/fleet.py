@@ -252,6 +252,11 @@ class Fleet:
             'register_instance_etcd_domain': ETCD_DOMAIN,
             'register_instance_etcd_keepalive': False,
             'register_instance_library_dir': os.path.join(self.workdir, 'lib', instance.instance_id),
+            # The emulators share two busy cores with the plays: one can take longer than the 1 s per request
+            # a real IMDS never needs. The fleet measures the backends, not IMDS latency.
+            'register_instance_imds_timeout': 5.0,
+            'register_instance_imds_retries': 5,
+            'register_instance_imds_total_timeout': 60.0,
         }
         if self.haproxy:
             # No health checks: they would connect to the instances' private (non-loopback) addresses.
@@ -330,6 +335,9 @@ class Fleet:
         shutil.rmtree(home, ignore_errors=True)
         return {'instance': instance.instance_id, 'group': group, 'returncode': returncode, 'seconds': elapsed,
                 'failed': failed_backends(output, group, returncode), 'log': log,
+                # Temporary directories get cleaned; keep why a play failed in the report itself.
+                'errors': [line[:2000] for line in output.splitlines() if FAILED_TASK.match(line)
+                           or line.startswith('TIMEOUT')][:5],
                 'play_seconds': play_seconds(output, group)}
 
     def phase(self, state):
@@ -438,7 +446,9 @@ class Fleet:
                 'failed_plays': sorted('%s %s' % (phase, run['instance'])
                                        for phase, runs in (('present', register), ('absent', deregister))
                                        for run in runs if backend in run['failed']),
-                'failed_logs': sorted({run['log'] for run in register + deregister if backend in run['failed']}),
+                'failed_logs': sorted({run['log'] or '' for run in register + deregister if backend in run['failed']}),
+                'errors': [error for run in register + deregister if backend in run['failed']
+                           for error in run.get('errors', [])],
                 'aws_calls': calls['calls'],
                 'aws_throttled': calls['throttled'],
                 'aws_calls_register': calls_register.get(backend, {'calls': 0})['calls'],

@@ -39,8 +39,7 @@ def test_the_fleet_is_distinct_instances_in_two_zones(report):
 @pytest.mark.parametrize('backend', list(fleet.BACKENDS))
 def test_every_instance_registers_once_and_leaves_nothing_behind(report, backend):
     row = report['backends'][backend]
-    logs = row['failed_logs']
-    assert row['failed_plays'] == [], (row['failed_plays'], logs)
+    assert row['failed_plays'] == [], (row['failed_plays'], row['errors'], row['failed_logs'])
     assert row['lost'] == [] and row['registered'] == SIZE, row
     assert row['duplicated'] == [] and row['strangers'] == [], row
     assert row['leftovers'] == [], row
