@@ -8,7 +8,7 @@ VENV_PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps test unit integration molecule lint sanity \
-        ansible-lint docs-lint changelog-lint changelog-preview bench bench-lifecycle demo lock clean \
+        ansible-lint docs-lint changelog-lint changelog-preview bench bench-lifecycle bench-fleet demo lock clean \
         compat package build-check ee-check docs docs-deps release-check release lock-compat
 
 help:
@@ -17,6 +17,8 @@ help:
 	@echo "make demo         see the collection work against the local IMDS emulator"
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
 	@echo "make bench-lifecycle   lifecycle agent: notice-to-deregistered per backend, idle cost per hour"
+	@echo "make bench-fleet  N instances (default 50) register and deregister at once with every backend;"
+	@echo "                  N=, CONCURRENCY= (default 8), THROTTLE= (share of AWS calls throttled, default 0), FLEET_ARGS="--workdir DIR ..."
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
 	@echo "make compat       unit tests, smoke test and sanity on every supported ansible-core release"
 	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
@@ -98,6 +100,10 @@ bench: venv
 
 bench-lifecycle: venv system-deps
 	@$(VENV_PYTHON) tests/bench/bench_lifecycle.py
+# The fleet simulation (tests/utils/fleet.py) with its servers; prints one row per backend.
+bench-fleet: venv system-deps
+	@$(VENV_PYTHON) tests/utils/fleet.py --size $(or $(N),50) --concurrency $(or $(CONCURRENCY),8) \
+	    --throttle-share $(or $(THROTTLE),0) --json .tmp/bench-fleet.json $(FLEET_ARGS)
 
 demo: venv
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" VENV="$(CURDIR)/.venv" tools/demo.sh

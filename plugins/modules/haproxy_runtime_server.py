@@ -17,8 +17,8 @@ description:
     maintenance and deletes it with C(del server).
   - In O(mode=slot) it uses a server slot declared in the configuration with C(server-template), setting the slot's
     address and port (C(set server ... addr)) and its state, so it also works with static load-balancing
-    algorithms and can survive reloads through a server state file. With O(state=absent) it drains the slot and
-    leaves it in maintenance, which makes it free again.
+    algorithms and can survive reloads through a server state file. With O(state=absent) it drains the slot, puts
+    it in maintenance and sets its address back to C(0.0.0.0), which makes it free again.
   - It reads C(show servers state) first and only sends what differs, so a second run reports no change. A server
     that exists with another address or port is updated in place, never added twice.
   - Removing a server that does not exist succeeds with no change.
@@ -65,8 +65,8 @@ options:
     description:
       - V(present) makes sure the server exists with this address and port and is ready (neither drained nor in
         maintenance).
-      - V(absent) drains the server and removes it (O(mode=dynamic)) or leaves its slot in maintenance
-        (O(mode=slot)).
+      - V(absent) drains the server and removes it (O(mode=dynamic)) or leaves its slot in maintenance with the
+        address C(0.0.0.0) (O(mode=slot)), free for the next host.
     type: str
     choices: [present, absent]
     default: present
@@ -76,8 +76,9 @@ options:
         and a backend with a dynamic load-balancing algorithm (C(roundrobin), C(leastconn), C(random), C(first), or a
         hash with C(hash-type consistent)). The server is lost on reload.
       - V(slot) takes a free slot among the servers named O(slot_prefix)C(<number>) that a C(server-template)
-        declares, sets its address and port and puts it in service. A slot in maintenance counts as free. Works
-        with every algorithm and, with a server state file, survives reloads.
+        declares, sets its address and port and puts it in service. A slot in maintenance whose address is
+        C(0.0.0.0) (or C(::)) counts as free. Works with every algorithm and, with a server state file, survives
+        reloads.
     type: str
     choices: [dynamic, slot]
     default: dynamic
@@ -137,9 +138,12 @@ notes:
     C(server-state-file) in the global section and C(load-server-state-from-file global) in the defaults, and save
     C(show servers state) to that file before every reload. A slot declared with a literal C(0.0.0.0) keeps its port
     and state but loses its address on reload.
-  - In O(mode=slot) two hosts registering at the same moment could choose the same free slot. The module starts its
-    search at a slot derived from the address and checks the slot after writing it, which makes this unlikely but
-    not impossible; register hosts one at a time when many start together.
+  - In O(mode=slot) many hosts can register at the same moment. A slot is claimed with C(set server ... addr), which
+    HAProxy runs atomically and answers with the address it replaced; only the host that replaced C(0.0.0.0) owns the
+    slot, and a host that replaced another host's address sets that address back before it tries another slot. No
+    two hosts end up in one slot and no registration is lost. Slots in maintenance that still hold an address (left
+    by an earlier release of this collection) are not taken by other hosts; the error for a full backend names
+    them.
 seealso:
   - module: community.general.haproxy
   - name: HAProxy management guide, runtime API

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import random
 import re
 import socket
 import zlib
@@ -273,6 +274,29 @@ class RuntimeApi:
         self.timeout = timeout
         self.sent = []
 
+    def _connect(self, sock):
+        """SOCK connected, or a new socket connected in its place.
+
+        HAProxy serves at most "stats maxconn" (10 by default) clients of a
+        socket at once and leaves the next ones in the listen queue; a full
+        queue of a unix socket refuses at once (EAGAIN), as when a fleet
+        registers together. Retried until the timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                sock.connect(self.address)
+                return sock
+            except BlockingIOError:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise HAProxyError('The HAProxy runtime API socket %s stayed busy for %s seconds (its listen '
+                                       'queue was full): raise "stats maxconn" on its "stats socket" line, or the '
+                                       'timeout.' % (self.display, self.timeout)) from None
+                time.sleep(random.uniform(0.005, 0.05))
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+
     def execute(self, words):
         """Send the command WORDS (a list); return HAProxy's answer. Raises HAProxyError when the socket cannot be used.
 
@@ -283,7 +307,7 @@ class RuntimeApi:
         sock.settimeout(self.timeout)
         try:
             try:
-                sock.connect(self.address)
+                sock = self._connect(sock)
             except FileNotFoundError:
                 raise HAProxyError('No HAProxy runtime API socket at %s. Is HAProxy running, with "stats socket %s '
                                    'level admin" in its global section?' % (self.display, self.display)) from None
@@ -372,10 +396,12 @@ class Changes:
         self.commands = []
 
     def send(self, words, *accepted):
+        """Send WORDS (outside check mode); HAProxy's answer, or '' in check mode."""
         # Checked in check mode too, so check mode shows what would be refused.
         self.commands.append(command_line(words))
-        if not self.check_mode:
-            self.api.expect(words, *accepted)
+        if self.check_mode:
+            return ''
+        return self.api.expect(words, *accepted)
 
 
 def updates(changes, server, address, port, weight, check):
@@ -503,6 +529,80 @@ def slots_of(api, backend, prefix):
     return sorted(slots, key=lambda server: slot_number(prefix, server['name']))
 
 
+# -- slot claims ------------------------------------------------------------------------------
+#
+# A slot is free when it is in maintenance and holds no address (0.0.0.0,
+# what "init-addr last,0.0.0.0" gives a template slot, or ::). It is claimed
+# with "set server addr", which HAProxy runs under the server's lock and
+# answers with the address it replaced ("IP changed from 'OLD' to 'NEW'"):
+# an atomic exchange. Whoever gets the free address back owns the slot.
+# Whoever gets another address back took it from its owner, and hands it
+# back the same way, exchanging in what it holds until it gets its own
+# address back; every address is then held by exactly one party at a time,
+# so the owner's address returns to the slot and nothing is lost or
+# duplicated. The owner puts the slot in service only once it holds its
+# address. Deregistering drains the slot, puts it in maintenance and
+# exchanges the free address back in.
+
+FREE_ADDRESS = '0.0.0.0'
+FREE_ADDRESSES = (FREE_ADDRESS, '::', None)
+# How many exchanges a claim or a hand-back may take, and how long the owner
+# waits for a taken address to come back: each bound is far above what a
+# burst of hundreds of claims needs (a hand-back is one or two exchanges).
+CLAIM_ATTEMPTS = 50
+HAND_BACK_EXCHANGES = 200
+RETURN_TIMEOUT = 30.0
+SWAP_ANSWER = re.compile(r"(?:IP changed from '([^' ]*)' to '[^' ]*'|no need to change the addr)"
+                         r"(?:, (?:port changed from '([0-9]+)' to '[0-9]+'|no need to change the port))?")
+
+
+def is_free(server):
+    return server.maintenance and server['address'] in FREE_ADDRESSES
+
+
+def exchange(changes, server, address, port):
+    """Set SERVER's address and port; the (address, port) it held just before, as HAProxy reports it."""
+    target = '%s/%s' % (server['backend'], server['name'])
+    answer = changes.send(['set', 'server', target, 'addr', address, 'port', str(port)],
+                          'IP changed', 'no need to change')
+    match = SWAP_ANSWER.match(answer.strip())
+    if not match:
+        raise HAProxyError('Unexpected answer to "set server %s addr %s port %d": %s'
+                           % (target, address, port, _first_line(answer)))
+    old_address = address if match.group(1) is None else _state_address(match.group(1))
+    old_port = port if match.group(2) is None else int(match.group(2))
+    return old_address, old_port
+
+
+def hand_back(changes, server, held, mine):
+    """Exchange HELD (an address taken from SERVER's owner) back in until SERVER gives MINE back."""
+    for _attempt in range(HAND_BACK_EXCHANGES):
+        if held[0] == mine:
+            return
+        held = exchange(changes, server, held[0], held[1])
+        if held[0] != mine:
+            pause()
+    raise HAProxyError('Could not hand slot %s/%s back to its owner: HAProxy kept answering with other '
+                       'addresses (last %s).' % (server['backend'], server['name'], held[0]))
+
+
+def pause():
+    """A short random pause, so that hosts contending for slots do not keep meeting."""
+    time.sleep(random.uniform(0.01, POLL_INTERVAL))
+
+
+def wait_for_address(api, backend, name, address, timeout=RETURN_TIMEOUT):
+    """The slot NAME once it holds ADDRESS: a host that took it by mistake hands it back within a few commands."""
+    deadline = time.monotonic() + timeout
+    while True:
+        server = find(api.servers(backend), name)
+        if server is None:
+            raise HAProxyError('Slot %s/%s is gone from HAProxy.' % (backend, name))
+        if server['address'] == address or time.monotonic() >= deadline:
+            return server
+        pause()
+
+
 def own_slot(slots, address):
     """The slot that holds ADDRESS, preferring one in service; None when there is none."""
     mine = [server for server in slots if server['address'] == address]
@@ -511,49 +611,87 @@ def own_slot(slots, address):
 
 
 def free_slot(slots, address):
-    free = [server for server in slots if server.maintenance]
+    free = [server for server in slots if is_free(server)]
     if not free:
         return None
-    # Hosts starting at different slots rarely race for the same one.
+    # Hosts start at different free slots, so most claims meet no one.
     start = zlib.crc32(address.encode('ascii')) % len(free)
     return free[start]
+
+
+def full_error(slots, backend, prefix):
+    stale = [server['name'] for server in slots if server.maintenance and server['address'] not in FREE_ADDRESSES]
+    message = ('All %d slots (%s1 to %s%d) of backend %s are in use: add slots to its server-template line.'
+               % (len(slots), prefix, prefix, len(slots), backend))
+    if stale:
+        message += (' %d of them (%s) are in maintenance but still hold an address, as an earlier release of the '
+                    'collection left slots it freed; that host frees its slot when it registers or deregisters '
+                    'again, or free one with "set server %s/SLOT addr %s".'
+                    % (len(stale), ', '.join(stale), backend, FREE_ADDRESS))
+    return HAProxyError(message)
+
+
+def claim(changes, backend, prefix, address, port, slots):
+    """Claim a free slot for ADDRESS:PORT (see above); the slot, holding ADDRESS, still in maintenance."""
+    api = changes.api
+    for _attempt in range(CLAIM_ATTEMPTS):
+        chosen = free_slot(slots, address)
+        if chosen is None:
+            raise full_error(slots, backend, prefix)
+        held = exchange(changes, chosen, address, port)
+        if held[0] in FREE_ADDRESSES:
+            claimed = wait_for_address(api, backend, chosen['name'], address)
+            if claimed['address'] != address:
+                raise HAProxyError('Slot %s/%s, claimed for %s, still holds %s after %d seconds: a host that took '
+                                   'it did not hand it back.' % (backend, chosen['name'], address,
+                                                                 claimed['address'], RETURN_TIMEOUT))
+            return claimed
+        hand_back(changes, chosen, held, address)
+        pause()
+        slots = slots_of(api, backend, prefix)
+    raise HAProxyError('Other hosts kept taking the free slots of backend %s (%d attempts); try again.'
+                       % (backend, CLAIM_ATTEMPTS))
+
+
+def release(changes, server, address):
+    """Give the slot SERVER (in maintenance, holding ADDRESS) its free address back."""
+    held = exchange(changes, server, FREE_ADDRESS, server['port'])
+    if held[0] != address:
+        # Someone took the slot between our read and our exchange: hand it back.
+        hand_back(changes, server, held, address)
 
 
 def run_slot(params, changes):
     api = changes.api
     backend, prefix, address = params['backend'], params['slot_prefix'], params['address']
     slots = slots_of(api, backend, prefix)
+    current = own_slot(slots, address)
 
     if params['state'] == 'absent':
-        current = own_slot(slots, address)
         result = dict(sessions_closed=0)
-        if current is None or current.maintenance:
-            return current, current.summary() if current else None, result
-        result['sessions_closed'] = take_out(changes, current, params['drain_timeout'], params['shutdown_sessions'],
-                                             delete=False)
-        return current, dict(current.summary(), admin_state='maint'), result
+        if current is None:
+            return None, None, result
+        if not current.maintenance:
+            result['sessions_closed'] = take_out(changes, current, params['drain_timeout'],
+                                                 params['shutdown_sessions'], delete=False)
+        if changes.check_mode:
+            changes.commands.append(command_line(['set', 'server', '%s/%s' % (backend, current['name']), 'addr',
+                                                  FREE_ADDRESS, 'port', str(current['port'])]))
+        else:
+            release(changes, current, address)
+        return current, dict(current.summary(), address=FREE_ADDRESS, admin_state='maint'), result
 
     port, weight, check = params['port'], params['weight'], params['check']
-    before = None
-    for _attempt in range(3):
-        current = own_slot(slots, address)
-        chosen = current or free_slot(slots, address)
-        if chosen is None:
-            raise HAProxyError('All %d slots (%s1 to %s%d) of backend %s are in use: add slots to its '
-                               'server-template line.' % (len(slots), prefix, prefix, len(slots), backend))
-        if check is not None and check and not chosen.check_configured:
-            raise HAProxyError('Slot %s/%s has no health check configured: add "check" to the server-template line, '
-                               'or leave the check option unset.' % (backend, chosen['name']))
-        before = before or chosen
-        updates(changes, chosen, address, port, weight, check)
-        if changes.check_mode or current is not None:
-            break
-        # Another host may have taken the same free slot at the same moment.
-        slots = slots_of(api, backend, prefix)
-        if own_slot(slots, address) is not None:
-            break
-    else:
-        raise HAProxyError('Other hosts kept taking the free slots of backend %s; try again.' % backend)
+    chosen = current or free_slot(slots, address)
+    if chosen is None:
+        raise full_error(slots, backend, prefix)
+    if check is not None and check and not chosen.check_configured:
+        raise HAProxyError('Slot %s/%s has no health check configured: add "check" to the server-template line, '
+                           'or leave the check option unset.' % (backend, chosen['name']))
+    before = chosen
+    if current is None and not changes.check_mode:
+        chosen = claim(changes, backend, prefix, address, port, slots)
+    updates(changes, chosen, address, port, weight, check)
     predicted = dict(chosen.summary(), address=address, port=port, admin_state='ready')
     if weight is not None:
         predicted['weight'] = weight
@@ -601,12 +739,14 @@ def apply(api, params, check_mode=False):
 
     changed = bool(changes.commands)
     if changed and not check_mode and name:
-        after = find(api.servers(params['backend']), name)
+        if params['mode'] == 'slot' and params['state'] == 'present':
+            after = wait_for_address(api, params['backend'], name, params['address'])
+            if after['address'] != params['address']:
+                raise HAProxyError('Slot %s/%s was taken by %s while this task set it; try again.'
+                                   % (params['backend'], name, after['address']))
+        else:
+            after = find(api.servers(params['backend']), name)
         after = after.summary() if after is not None else None
-        if params['mode'] == 'slot' and after is not None and params['state'] == 'present' \
-                and after['address'] != params['address']:
-            raise HAProxyError('Slot %s/%s was taken by %s while this task set it; try again.'
-                               % (params['backend'], name, after['address']))
     else:
         after = predicted if changed else (before.summary() if before is not None else None)
     before_summary = before.summary() if before is not None else None

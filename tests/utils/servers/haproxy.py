@@ -3,7 +3,8 @@
 Backends:
   app     balance roundrobin (takes dynamic servers), behind frontend port `app_port`
   static  balance static-rr (refuses dynamic servers)
-  slots   balance static-rr with `server-template slot 1-3`, behind frontend port `slots_port`;
+  slots   balance static-rr with `server-template slot 1-N` (N = `slots`, default 3), behind frontend port
+          `slots_port`;
           addresses survive a restart through the server state file (init-addr last)
 Runtime API: `admin_socket` and `tcp_socket` (level admin), `operator_socket` (level operator).
 """
@@ -45,7 +46,7 @@ backend static
 
 backend slots
     balance static-rr
-    server-template slot 1-3 unregistered.invalid:80 init-addr last,0.0.0.0 check inter 200ms rise 1 fall 1 disabled
+    server-template slot 1-{slots} unregistered.invalid:80 init-addr last,0.0.0.0 check inter 200ms rise 1 fall 1 disabled
 """
 
 
@@ -77,7 +78,7 @@ SOCKET_PATH_MAX = 97
 
 
 class HAProxy:
-    def __init__(self, workdir, ports=None):
+    def __init__(self, workdir, ports=None, slots=3):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         sockets = self.workdir
@@ -91,6 +92,7 @@ class HAProxy:
             tcp_port=ports.get('tcp_port') or free_port(),
             app_port=ports.get('app_port') or free_port(),
             slots_port=ports.get('slots_port') or free_port(),
+            slots=slots,
         )
         self.config_path = os.path.join(self.workdir, 'haproxy.cfg')
         self.log_path = os.path.join(self.workdir, 'haproxy.log')
