@@ -18,7 +18,7 @@ help:
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
 	@echo "make bench-lifecycle   lifecycle agent: notice-to-deregistered per backend, idle cost per hour"
 	@echo "make bench-fleet  N instances (default 50) register and deregister at once with every backend;"
-	@echo "                  N=, CONCURRENCY= (default 8), THROTTLE= (share of AWS calls throttled, default 0), FLEET_ARGS="--workdir DIR ..."
+	@echo "                  N=, CONCURRENCY= (default 8), THROTTLE= (share of AWS calls throttled, default 0), FLEET_ARGS='--workdir DIR ...'"
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
 	@echo "make compat       unit tests, smoke test and sanity on every supported ansible-core release"
 	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
