@@ -588,7 +588,7 @@ def hand_back(changes, server, held, mine):
 
 def pause():
     """A short random pause, so that hosts contending for slots do not keep meeting."""
-    time.sleep(random.uniform(0.01, POLL_INTERVAL))
+    time.sleep(random.uniform(0.01, POLL_FIRST))
 
 
 def wait_for_address(api, backend, name, address, timeout=RETURN_TIMEOUT):
