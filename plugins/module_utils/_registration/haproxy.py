@@ -28,6 +28,7 @@ import ipaddress
 import random
 import re
 import socket
+import time
 import zlib
 
 from .._common.backoff import EQUAL, Backoff
