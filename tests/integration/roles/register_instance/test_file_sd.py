@@ -116,56 +116,69 @@ class Lifecycle(object):
     """One registration through its life, one ansible-playbook run per step, in one file_sd directory.
 
     Each step is a real run in a fresh namespace (as a user's successive runs
-    are); after each one the directory is read, so every test below checks
-    its own steps of the same sequence instead of registering again.
+    are); after each one the directory is read. Steps run in order, each
+    once, when a test first asks for one (so no test waits for more than a
+    few runs, which the per-test timeout bounds): every test below checks its
+    own steps of the same sequence instead of registering again.
     """
 
     LABELS = {"team": "platform", "tier": 3}
+    ABSENT = dict(register_instance_state="absent", register_instance_port=None)
+    # Check mode first, register, again, check mode again, a new port, then
+    # deregister in check mode, for real, and again.
+    STEPS = [
+        ("check_first", ("--check",), {}),
+        ("first", (), {}),
+        ("again", (), {}),
+        ("check_again", ("--check",), {}),
+        ("moved", (), {"register_instance_port": 9200}),
+        ("check_absent", ("--check",), ABSENT),
+        ("absent", (), ABSENT),
+        ("absent_again", (), ABSENT),
+    ]
 
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
         self.sd_dir = tmp_path / "file_sd"
-        self.steps = {}
+        self.done = {}
 
-    def run(self, name, _args=(), **role_vars):
+    def __getitem__(self, name):
+        """(result, discovered, files) of step NAME; files is None when the directory does not exist."""
+        for step, args, role_vars in self.STEPS:
+            if name in self.done:
+                break
+            if step not in self.done:
+                if step == "check_absent":
+                    # Another service's file in the same directory: deregistering must leave it.
+                    (self.sd_dir / "other-service.json").write_text("[]")
+                self.done[step] = self._run(step, args, role_vars)
+        return self.done[name]
+
+    def _run(self, name, args, role_vars):
         variables = dict(register_instance_service_name="node", register_instance_port=9100,
                          register_instance_file_sd_dir=str(self.sd_dir), register_instance_labels=self.LABELS)
         variables.update(role_vars)
         out = self.tmp_path / ("%s.discovered.json" % name)
         result = _run_playbook(role_playbook(self.tmp_path, out), args=extra_vars(
-            self.tmp_path, name="%s.vars.json" % name, **variables) + tuple(_args))
-        files = None  # the directory does not exist
+            self.tmp_path, name="%s.vars.json" % name, **variables) + tuple(args))
+        files = None
         if self.sd_dir.exists():
             files = {}
             for entry in sorted(os.listdir(self.sd_dir)):
                 path = self.sd_dir / entry
                 files[entry] = (path.read_text(), stat.S_IMODE(path.stat().st_mode))
         discovered = json.loads(out.read_text()) if out.exists() else None
-        self.steps[name] = (result, discovered, files)
-        return self.steps[name]
+        return result, discovered, files
 
 
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory):
-    """Check mode first, register, again, check mode again, a new port, then deregister in check mode, for real, and again."""
-    session = Lifecycle(tmp_path_factory.mktemp("lifecycle"))
-    session.run("check_first", _args=("--check",))
-    session.run("first")
-    session.run("again")
-    session.run("check_again", _args=("--check",))
-    session.run("moved", register_instance_port=9200)
-    # Another service's file in the same directory: deregistering must leave it.
-    (session.sd_dir / "other-service.json").write_text("[]")
-    absent = dict(register_instance_state="absent", register_instance_port=None)
-    session.run("check_absent", _args=("--check",), **absent)
-    session.run("absent", **absent)
-    session.run("absent_again", **absent)
-    return session
+    return Lifecycle(tmp_path_factory.mktemp("lifecycle"))
 
 
 def test_registers_the_primary_address_with_identity_labels(lifecycle):
     data, md, by_device = instance()
-    result, discovered, files = lifecycle.steps["first"]
+    result, discovered, files = lifecycle["first"]
     assert result.returncode == 0, result.stdout
     assert recap(result)[1] >= 1
 
@@ -195,23 +208,23 @@ def test_registers_the_primary_address_with_identity_labels(lifecycle):
 def test_second_run_and_check_mode_change_nothing_and_a_new_port_rewrites(lifecycle):
     _data, md, _by_device = instance()
     name = sd_file(lifecycle.sd_dir, "node", md["instance-id"]).name
-    first, _discovered, before = lifecycle.steps["first"]
+    first, _discovered, before = lifecycle["first"]
     assert first.returncode == 0, first.stdout
 
     for step in ("again", "check_again"):
-        result, _discovered, files = lifecycle.steps[step]
+        result, _discovered, files = lifecycle[step]
         assert result.returncode == 0, result.stdout
         assert recap(result)[1] == 0, result.stdout
         assert files[name] == before[name], step
 
-    moved, _discovered, files = lifecycle.steps["moved"]
+    moved, _discovered, files = lifecycle["moved"]
     assert moved.returncode == 0, moved.stdout
     assert recap(moved)[1] == 1, moved.stdout
     assert json.loads(files[name][0])[0]["targets"] == ["%s:9200" % md["local-ipv4"]]
 
 
 def test_check_mode_reports_the_change_and_writes_nothing(lifecycle):
-    result, _discovered, files = lifecycle.steps["check_first"]
+    result, _discovered, files = lifecycle["check_first"]
     assert result.returncode == 0, result.stdout
     assert recap(result)[1] >= 1, result.stdout
     assert files is None, "check mode must not even create the directory"
@@ -222,17 +235,17 @@ def test_absent_removes_the_file_and_tolerates_it_being_gone(lifecycle):
     _data, md, _by_device = instance()
     name = sd_file(lifecycle.sd_dir, "node", md["instance-id"]).name
 
-    check, _discovered, files = lifecycle.steps["check_absent"]
+    check, _discovered, files = lifecycle["check_absent"]
     assert check.returncode == 0, check.stdout
     assert recap(check)[1] == 1 and name in files
 
-    gone, _discovered, files = lifecycle.steps["absent"]
+    gone, _discovered, files = lifecycle["absent"]
     assert gone.returncode == 0, gone.stdout
     assert recap(gone)[1] == 1
     assert name not in files
     assert "other-service.json" in files, "deregistering must touch only this instance's file"
 
-    again, _discovered, _files = lifecycle.steps["absent_again"]
+    again, _discovered, _files = lifecycle["absent_again"]
     assert again.returncode == 0, again.stdout
     assert recap(again)[1] == 0
 
