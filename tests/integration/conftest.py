@@ -118,6 +118,8 @@ def pytest_collection_modifyitems(items):
     Each playbook run costs seconds. With two workers taking whole files
     (tests/utils/run-pytest), the longest files must start first, or one of
     them is left running alone at the end while the other worker is idle.
+    run-pytest passes --no-loadscope-reorder, so xdist hands out the files in
+    this order (its default is the files with the most tests first).
     """
     cost = {}
 

@@ -18,6 +18,7 @@ import sys
 import pytest
 
 from collection_path import REPO_ROOT
+from playbook_runner import run_playbook as _run_playbook
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
 import imds_emulator  # noqa: E402
@@ -111,20 +112,84 @@ def sd_file(sd_dir, service, instance_id):
     return sd_dir / ("%s-%s.json" % (service, instance_id))
 
 
-def test_registers_the_primary_address_with_identity_labels(register, sd_dir):
+class Lifecycle(object):
+    """One registration through its life, one ansible-playbook run per step, in one file_sd directory.
+
+    Each step is a real run in a fresh namespace (as a user's successive runs
+    are); after each one the directory is read. Steps run in order, each
+    once, when a test first asks for one (so no test waits for more than a
+    few runs, which the per-test timeout bounds): every test below checks its
+    own steps of the same sequence instead of registering again.
+    """
+
+    LABELS = {"team": "platform", "tier": 3}
+    ABSENT = dict(register_instance_state="absent", register_instance_port=None)
+    # Check mode first, register, again, check mode again, a new port, then
+    # deregister in check mode, for real, and again.
+    STEPS = [
+        ("check_first", ("--check",), {}),
+        ("first", (), {}),
+        ("again", (), {}),
+        ("check_again", ("--check",), {}),
+        ("moved", (), {"register_instance_port": 9200}),
+        ("check_absent", ("--check",), ABSENT),
+        ("absent", (), ABSENT),
+        ("absent_again", (), ABSENT),
+    ]
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.sd_dir = tmp_path / "file_sd"
+        self.done = {}
+
+    def __getitem__(self, name):
+        """(result, discovered, files) of step NAME; files is None when the directory does not exist."""
+        for step, args, role_vars in self.STEPS:
+            if name in self.done:
+                break
+            if step not in self.done:
+                if step == "check_absent":
+                    # Another service's file in the same directory: deregistering must leave it.
+                    (self.sd_dir / "other-service.json").write_text("[]")
+                self.done[step] = self._run(step, args, role_vars)
+        return self.done[name]
+
+    def _run(self, name, args, role_vars):
+        variables = dict(register_instance_service_name="node", register_instance_port=9100,
+                         register_instance_file_sd_dir=str(self.sd_dir), register_instance_labels=self.LABELS)
+        variables.update(role_vars)
+        out = self.tmp_path / ("%s.discovered.json" % name)
+        result = _run_playbook(role_playbook(self.tmp_path, out), args=extra_vars(
+            self.tmp_path, name="%s.vars.json" % name, **variables) + tuple(args))
+        files = None
+        if self.sd_dir.exists():
+            files = {}
+            for entry in sorted(os.listdir(self.sd_dir)):
+                path = self.sd_dir / entry
+                files[entry] = (path.read_text(), stat.S_IMODE(path.stat().st_mode))
+        discovered = json.loads(out.read_text()) if out.exists() else None
+        return result, discovered, files
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+    return Lifecycle(tmp_path_factory.mktemp("lifecycle"))
+
+
+def test_registers_the_primary_address_with_identity_labels(lifecycle):
     data, md, by_device = instance()
-    result, discovered = register(register_instance_labels={"team": "platform", "tier": 3})
+    result, discovered, files = lifecycle["first"]
     assert result.returncode == 0, result.stdout
     assert recap(result)[1] >= 1
 
-    path = sd_file(sd_dir, "node", md["instance-id"])
-    groups = json.loads(path.read_text())
-    assert groups == [{
+    name = sd_file(lifecycle.sd_dir, "node", md["instance-id"]).name
+    assert sorted(files) == [name], "no temporary file may be left behind"
+    content, mode = files[name]
+    assert json.loads(content) == [{
         "targets": ["%s:9100" % md["local-ipv4"]],
         "labels": expected_labels(md, by_device[0], "node", team="platform", tier="3"),
     }]
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert sorted(os.listdir(sd_dir)) == [path.name], "no temporary file may be left behind"
+    assert mode == 0o644
 
     assert discovered == {
         "address": md["local-ipv4"],
@@ -140,54 +205,47 @@ def test_registers_the_primary_address_with_identity_labels(register, sd_dir):
     }
 
 
-def test_second_run_and_check_mode_change_nothing_and_a_new_port_rewrites(register, sd_dir):
+def test_second_run_and_check_mode_change_nothing_and_a_new_port_rewrites(lifecycle):
     _data, md, _by_device = instance()
-    first = register()[0]
+    name = sd_file(lifecycle.sd_dir, "node", md["instance-id"]).name
+    first, _discovered, before = lifecycle["first"]
     assert first.returncode == 0, first.stdout
-    path = sd_file(sd_dir, "node", md["instance-id"])
-    before = path.read_text()
 
-    again = register()[0]
-    assert again.returncode == 0, again.stdout
-    assert recap(again)[1] == 0, again.stdout
-    check = register(_args=("--check",))[0]
-    assert check.returncode == 0, check.stdout
-    assert recap(check)[1] == 0, check.stdout
-    assert path.read_text() == before
+    for step in ("again", "check_again"):
+        result, _discovered, files = lifecycle[step]
+        assert result.returncode == 0, result.stdout
+        assert recap(result)[1] == 0, result.stdout
+        assert files[name] == before[name], step
 
-    moved = register(register_instance_port=9200)[0]
+    moved, _discovered, files = lifecycle["moved"]
     assert moved.returncode == 0, moved.stdout
     assert recap(moved)[1] == 1, moved.stdout
-    assert json.loads(path.read_text())[0]["targets"] == ["%s:9200" % md["local-ipv4"]]
+    assert json.loads(files[name][0])[0]["targets"] == ["%s:9200" % md["local-ipv4"]]
 
 
-def test_check_mode_reports_the_change_and_writes_nothing(register, sd_dir):
-    result = register(_args=("--check",))[0]
+def test_check_mode_reports_the_change_and_writes_nothing(lifecycle):
+    result, _discovered, files = lifecycle["check_first"]
     assert result.returncode == 0, result.stdout
     assert recap(result)[1] >= 1, result.stdout
-    assert not sd_dir.exists()
+    assert files is None, "check mode must not even create the directory"
 
 
-def test_absent_removes_the_file_and_tolerates_it_being_gone(register, sd_dir):
+def test_absent_removes_the_file_and_tolerates_it_being_gone(lifecycle):
     """Deregistering needs no port, touches only this file, and is idempotent."""
     _data, md, _by_device = instance()
-    assert register()[0].returncode == 0
-    path = sd_file(sd_dir, "node", md["instance-id"])
-    other = sd_dir / "other-service.json"
-    other.write_text("[]")
-    absent = dict(register_instance_state="absent", register_instance_port=None)
+    name = sd_file(lifecycle.sd_dir, "node", md["instance-id"]).name
 
-    check = register(_args=("--check",), **absent)[0]
+    check, _discovered, files = lifecycle["check_absent"]
     assert check.returncode == 0, check.stdout
-    assert recap(check)[1] == 1 and path.exists()
+    assert recap(check)[1] == 1 and name in files
 
-    gone = register(**absent)[0]
+    gone, _discovered, files = lifecycle["absent"]
     assert gone.returncode == 0, gone.stdout
     assert recap(gone)[1] == 1
-    assert not path.exists()
-    assert other.exists(), "deregistering must touch only this instance's file"
+    assert name not in files
+    assert "other-service.json" in files, "deregistering must touch only this instance's file"
 
-    again = register(**absent)[0]
+    again, _discovered, _files = lifecycle["absent_again"]
     assert again.returncode == 0, again.stdout
     assert recap(again)[1] == 0
 
