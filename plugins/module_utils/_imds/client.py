@@ -22,8 +22,8 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.deadline import Deadline
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
+from .._common.deadline import Deadline
+from .errors import (
     ImdsDeadlineError,
     ImdsDisabledError,
     ImdsError,
@@ -35,7 +35,7 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import
     ImdsUnreachableError,
     MODIFY_OPTIONS,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import (
+from .paths import (
     as_directory,
     checked_path,
     child_of,
@@ -43,8 +43,8 @@ from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import 
     listing_entries,
     redirect_target,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import ImdsSettings, is_disabled
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.transport import USER_AGENT, Retry, Transport
+from .settings import ImdsSettings, is_disabled
+from .transport import USER_AGENT, Retry, Transport
 
 TOKEN_PATH = "api/token"
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"

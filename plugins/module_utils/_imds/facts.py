@@ -27,8 +27,8 @@ import copy
 import json
 import re
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._common.json_text import loads_strict
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.user_data import MAX_DECOMPRESSED, decompress
+from .._common.json_text import loads_strict
+from .user_data import MAX_DECOMPRESSED, decompress
 
 GROUPS = (
     'min', 'identity', 'placement', 'network', 'instance', 'tags', 'iam',

@@ -14,14 +14,14 @@ without AnsibleModule.
 
 from __future__ import annotations
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.facts import (
+from .facts import (
     assemble_tree,
     plan_reads,
     resolve_gather_subset,
     shape_facts,
 )
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.legacy_facts import legacy_facts
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.options import ConnectionOptions
+from .legacy_facts import legacy_facts
+from .options import ConnectionOptions
 
 
 def gather_facts(params, warn=None):

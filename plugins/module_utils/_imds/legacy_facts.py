@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_credential_path
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.user_data import MAX_DECOMPRESSED, TOO_LARGE, decompress
+from .paths import is_credential_path
+from .user_data import MAX_DECOMPRESSED, TOO_LARGE, decompress
 
 PREFIX = "ansible_ec2_"
 

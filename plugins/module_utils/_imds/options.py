@@ -19,9 +19,9 @@ import copy
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.client import ImdsClient
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsConfigError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.settings import DEFAULTS, ImdsSettings
+from .client import ImdsClient
+from .errors import ImdsConfigError
+from .settings import DEFAULTS, ImdsSettings
 
 CONNECTION_ARGSPEC = dict(
     endpoint=dict(type="str"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsPathError, ImdsResponseError
+from .errors import ImdsPathError, ImdsResponseError
 
 MAX_PATH_LENGTH = 1024
 # The widest real listings (tags, block devices, network interfaces) hold

@@ -18,8 +18,8 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import ImdsConfigError
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.paths import is_plain_segment
+from .errors import ImdsConfigError
+from .paths import is_plain_segment
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 DEFAULT_ENDPOINT_IPV6 = "http://[fd00:ec2::254]"

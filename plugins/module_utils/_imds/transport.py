@@ -22,7 +22,7 @@ import ssl
 import threading
 from urllib.parse import urlsplit
 
-from ansible_collections.cloudmeta.imds.plugins.module_utils._imds.errors import (
+from .errors import (
     ImdsDeadlineError,
     ImdsHopLimitError,
     ImdsResponseError,

@@ -17,7 +17,10 @@ decisions and can be tested without a network:
   (etcd leases). Each raises BackendError when the backend refused or could
   not be reached; the agent retries within the deadline.
 - hook (optional): complete(deadline) for the Auto Scaling terminate
-  lifecycle hook, called after deregistering on Terminated.
+  lifecycle hook, called after deregistering on Terminated; when it has a
+  heartbeat_interval (seconds), heartbeat(deadline) is sent that often while
+  the deregistration runs, so a drain longer than the hook's
+  HeartbeatTimeout does not let Auto Scaling go ahead without it.
 - wait(seconds) -> True when the agent was asked to stop (SIGTERM): the
   pause between polls. The pauses between retries of one change use sleep
   instead, so a stop request never cuts a deregistration short.
@@ -27,7 +30,9 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import threading
 import time
 
 from .._common.deadline import Deadline
@@ -147,13 +152,39 @@ class Agent:
             # Finish a little before the instance goes, but always try.
             budget = max(1.0, min(budget, (notice.gone_at - self.now()).total_seconds() - 5))
         deadline = self._deadline(budget)
-        outcome = 'already deregistered' if self.registered is False else self._deregister(notice.detail, deadline)
-        if notice.kind == 'lifecycle' and notice.action == 'Terminated' and self.hook is not None:
+        hooked = notice.kind == 'lifecycle' and notice.action == 'Terminated' and self.hook is not None
+        with self._heartbeats(deadline) if hooked else contextlib.nullcontext():
+            outcome = 'already deregistered' if self.registered is False else self._deregister(notice.detail, deadline)
+        if hooked:
             completed = self._attempt('complete lifecycle hook', self.hook.complete, deadline)
             outcome += '; lifecycle hook %s' % ('completed' if completed else 'not completed')
         self.state.record(notice.key, self.now().strftime('%Y-%m-%dT%H:%M:%SZ'), outcome)
         agent_state.save(self.state_path, self.state)
         self.leaving = notice
+
+    @contextlib.contextmanager
+    def _heartbeats(self, deadline):
+        """While the body runs, send the hook's heartbeat every heartbeat_interval seconds (if it has one)."""
+        interval = getattr(self.hook, 'heartbeat_interval', None)
+        if not interval:
+            yield
+            return
+        done = threading.Event()
+
+        def beat():
+            while not done.wait(interval):
+                try:
+                    self.log('heartbeat: %s' % self.hook.heartbeat(deadline))
+                except BackendError as exc:
+                    self.log('heartbeat: failed: %s' % exc)
+
+        thread = threading.Thread(target=beat, name='lifecycle-heartbeat', daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _register(self):
         """Register, retrying until it works; False when a stop came first."""
@@ -182,10 +213,16 @@ class Agent:
                 if deadline.remaining() <= pause:
                     self.log('%s: failed after %d attempts in %.1f s: %s' % (what, tries, deadline.elapsed(), exc))
                     return False
+                if tries == 1:
+                    # Said once, so that an outage shows while it lasts, not only at the end.
+                    self.log('%s: failed, retrying for up to %.1f s: %s' % (what, deadline.remaining(), exc))
                 deadline.pause(pause)
                 continue
-            if what != 'keepalive' or tries > 1:
-                self.log('%s: done in %.1f s%s' % (what, deadline.elapsed(), ': %s' % detail if detail else ''))
+            # A keepalive that only renewed says nothing; one that had to register again does.
+            if what != 'keepalive' or tries > 1 or detail:
+                self.log('%s: done in %.1f s%s%s' % (what, deadline.elapsed(),
+                                                     ' after %d attempts' % tries if tries > 1 else '',
+                                                     ': %s' % detail if detail else ''))
             return True
 
     def _deadline(self, seconds):

@@ -29,13 +29,15 @@ _INSTANCE_ID = re.compile(r'i-[0-9a-f]{8,32}')
 class LifecycleHook:
     """One lifecycle hook of one group, for one instance."""
 
-    def __init__(self, client, group, hook, instance_id):
+    def __init__(self, client, group, hook, instance_id, heartbeat_interval=None):
         for what, value, pattern in (('Auto Scaling group name', group, _NAME), ('lifecycle hook name', hook, _NAME),
                                      ('instance ID', instance_id, _INSTANCE_ID)):
             if not isinstance(value, str) or not pattern.fullmatch(value):
                 raise ValueError('The %s %r is not valid; check the agent configuration or the instance tags.'
                                  % (what, value))
         self.client, self.group, self.hook, self.instance_id = client, group, hook, instance_id
+        # Seconds between heartbeats while the agent deregisters (agent.py), or None for none.
+        self.heartbeat_interval = heartbeat_interval
 
     def complete(self, deadline=None, result='CONTINUE'):
         """Tell Auto Scaling the instance is done: the launch or the termination proceeds (or, ABANDON, not)."""

@@ -31,16 +31,36 @@ PURE = {
 
 
 def imports(path):
+    """Every module PATH imports; relative imports resolved to their absolute names."""
     with open(path, encoding="utf-8") as source:
         tree = ast.parse(source.read(), path)
+    package = os.path.relpath(os.path.dirname(path), REPO_ROOT).split(os.sep)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "%s: the IMDS wing imports by absolute name" % path
-            found.add(node.module)
+            if node.level:
+                # The wing imports the collection relatively, so that the
+                # files also form the instance library's package.
+                base = package[:len(package) - node.level + 1]
+                found.add(PACKAGE[:-len("plugins.")] + ".".join(base + ([node.module] if node.module else [])))
+            else:
+                found.add(node.module)
     return found
+
+
+def test_the_wing_imports_the_collection_relatively():
+    for name in sorted(os.listdir(IMDS)):
+        if name.endswith(".py"):
+            absolute = [module for module in imports_absolute(os.path.join(IMDS, name)) if module.startswith(PACKAGE)]
+            assert absolute == [], name
+
+
+def imports_absolute(path):
+    with open(path, encoding="utf-8") as source:
+        tree = ast.parse(source.read(), path)
+    return [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level]
 
 
 def collection_imports(path):
