@@ -8,7 +8,7 @@ VENV_PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps test unit integration molecule lint sanity \
-        ansible-lint docs-lint changelog-lint changelog-preview bench demo lock clean \
+        ansible-lint docs-lint changelog-lint changelog-preview bench bench-lifecycle demo lock clean \
         compat package build-check ee-check docs docs-deps release-check release lock-compat
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make lint         ansible-test sanity, ansible-lint, docs lint, changelog lint"
 	@echo "make demo         see the collection work against the local IMDS emulator"
 	@echo "make bench        time and count requests against amazon.aws.ec2_metadata_facts"
+	@echo "make bench-lifecycle   lifecycle agent: notice-to-deregistered per backend, idle cost per hour"
 	@echo "make unit | integration | molecule | sanity | ansible-lint | docs-lint | changelog-lint"
 	@echo "make compat       unit tests, smoke test and sanity on every supported ansible-core release"
 	@echo "make package      build-check, ee-check, docs and release-check: what users install and read"
@@ -94,6 +95,9 @@ release: venv
 
 bench: venv
 	@$(VENV_PYTHON) tests/bench/bench_facts.py
+
+bench-lifecycle: venv system-deps
+	@$(VENV_PYTHON) tests/bench/bench_lifecycle.py
 
 demo: venv
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" VENV="$(CURDIR)/.venv" tools/demo.sh

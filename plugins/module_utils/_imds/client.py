@@ -20,7 +20,6 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .._common.deadline import Deadline
 from .errors import (
@@ -381,6 +380,10 @@ class _Crawl(object):
         self.size = 0
 
     def run(self, leaf_paths, tree_paths, listing_paths):
+        # Imported here: a long-running caller that only uses get() (the
+        # lifecycle agent) keeps the thread pool machinery out of its memory.
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # pylint: disable=import-outside-toplevel
+
         leaves = dict((path, None) for path in leaf_paths)
         trees = dict((path, {}) for path in tree_paths)
         listings = dict((path, None) for path in listing_paths)

@@ -17,7 +17,8 @@ file_sd has no module: the role writes one file, and the adapter writes the
 same bytes (handed over in the configuration) or removes the file.
 
 Standard library only, except that the AWS adapters import boto3 (through
-_aws/calls.py) when they are built, so the other backends run without it.
+_aws/calls.py). Each adapter imports its backend's code when it is built, so
+the agent holds in memory only the one it uses (and no boto3 without AWS).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import pwd
 import time
 
 from .._common.files import replace_file
-from .._registration import etcd, haproxy
 from .agent import BackendError
 
 # Left for the HAProxy commands after the drain: maint, shutdown sessions and
@@ -168,6 +168,8 @@ class HAProxy:
         self.settings = settings
 
     def _apply(self, state, deadline):
+        from .._registration import haproxy  # pylint: disable=import-outside-toplevel
+
         params = dict((name, value) for name, value in self.settings.items() if name not in ('type', 'socket'))
         params['state'] = state
         # The drain waits at most what the deadline leaves after the commands that follow it.
@@ -199,19 +201,22 @@ class Etcd:
     """Keys on a lease (or none): written at start, the lease renewed every third of its TTL, deleted and revoked at the end.
 
     This is the etcd keepalive program's job done by the agent, with the same
-    renew-or-register decision (etcd.keep_alive): when etcd lost the keys
+    renew-or-register decision (etcd.keep_alive in _registration/etcd.py): when etcd lost the keys
     (an outage longer than the TTL), they are written again.
     """
 
     def __init__(self, settings, clock=time.monotonic):
+        from .._registration import etcd  # pylint: disable=import-outside-toplevel
+
+        self.etcd = etcd
         self.keys = settings['keys']
         self.ttl = settings['lease_ttl']
         self.timeout = settings['timeout']
         self.clock = clock
         try:
-            etcd.check_keys(self.keys, need_values=True)
-            self.client = etcd.EtcdClient.from_params(settings)
-        except etcd.EtcdError as exc:
+            self.etcd.check_keys(self.keys, need_values=True)
+            self.client = self.etcd.EtcdClient.from_params(settings)
+        except self.etcd.EtcdError as exc:
             raise BackendError(exc.message) from None
         self.lease = None
         self.renew_at = 0.0
@@ -221,7 +226,7 @@ class Etcd:
         self.client.timeout = max(0.1, min(self.timeout, deadline.remaining()))
         try:
             return action()
-        except etcd.EtcdError as exc:
+        except self.etcd.EtcdError as exc:
             raise BackendError(exc.message) from None
 
     def _renewed(self):
@@ -229,11 +234,11 @@ class Etcd:
 
     def register(self, deadline):
         def action():
-            found = etcd.find(self.client, self.keys, self.ttl)
+            found = self.etcd.find(self.client, self.keys, self.ttl)
             if found.registered:
                 self.lease = found.live_lease
                 return '%d key(s) already registered%s' % (len(self.keys), self._on_lease())
-            self.lease, _revoked = etcd.register(self.client, self.keys, self.ttl, found)
+            self.lease, _revoked = self.etcd.register(self.client, self.keys, self.ttl, found)
             return 'wrote %d key(s)%s' % (len(self.keys), self._on_lease())
         outcome = self._run(deadline, action)
         self._renewed()
@@ -243,14 +248,14 @@ class Etcd:
         """Renew the lease when a third of its TTL has passed; None when there was nothing to tell."""
         if not self.ttl or self.clock() < self.renew_at:
             return None
-        outcome, self.lease = self._run(deadline, lambda: etcd.keep_alive(self.client, self.keys, self.ttl,
+        outcome, self.lease = self._run(deadline, lambda: self.etcd.keep_alive(self.client, self.keys, self.ttl,
                                                                               self.lease))
         self._renewed()
         return None if outcome == 'renewed' else outcome
 
     def deregister(self, deadline):
         def action():
-            existing, revoked = etcd.deregister(self.client, self.keys)
+            existing, revoked = self.etcd.deregister(self.client, self.keys)
             if self.lease is not None and self.lease not in revoked and self.client.revoke(self.lease):
                 revoked.append(self.lease)
             return existing, revoked
