@@ -203,8 +203,7 @@ def report(reactions, idle_results, poll, notices, window):
         '| backend | median | worst | within target |', '| --- | --- | --- | --- |']
     for name, times in reactions.items():
         within = sum(1 for value in times if value <= poll + 1)
-        lines.append('| %s | %.2f s | %.2f s | %d of %d |' % (name, statistics.median(times), max(times), within,
-                                                             len(times)))
+        lines.append('| %s | %.2f s | %.2f s | %d of %d |' % (name, statistics.median(times), max(times), within, len(times)))
     lines += ['', 'Idle, default poll interval 5 s, sampled over %.0f s and extrapolated to one hour:' % window, '',
               '| instance, backend | paths polled | IMDS requests/hour | at 2 s polling | CPU s/hour | peak RSS |',
               '| --- | --- | --- | --- | --- | --- |']
@@ -230,7 +229,7 @@ def write(text):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--notices', type=int, default=20)
     parser.add_argument('--poll', type=float, default=1.0)
     parser.add_argument('--idle', type=float, default=60.0)

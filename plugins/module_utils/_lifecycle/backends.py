@@ -248,8 +248,7 @@ class Etcd:
         """Renew the lease when a third of its TTL has passed; None when there was nothing to tell."""
         if not self.ttl or self.clock() < self.renew_at:
             return None
-        outcome, self.lease = self._run(deadline, lambda: self.etcd.keep_alive(self.client, self.keys, self.ttl,
-                                                                              self.lease))
+        outcome, self.lease = self._run(deadline, lambda: self.etcd.keep_alive(self.client, self.keys, self.ttl, self.lease))
         self._renewed()
         return None if outcome == 'renewed' else outcome
 
