@@ -39,7 +39,16 @@ mkdir -p "$demo_dir"
 log=$demo_dir/emulator.log
 "$python" "$root/tools/imds_emulator.py" --host 127.0.0.1 --port 0 >"$log" 2>&1 &
 emulator=$!
-cleanup() { kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true; }
+# The Spot act (below) adds a second emulator and the lifecycle agent.
+spot_emulator=
+agent_unit=cloudmeta-lifecycle@node.service
+cleanup() {
+    if [ -n "${FAKE_SYSTEMD_STATE_DIR:-}" ]; then
+        PATH=$root/tests/utils/servers/fake-systemd:$PATH systemctl stop "$agent_unit" >/dev/null 2>&1 || true
+    fi
+    kill "$emulator" $spot_emulator 2>/dev/null || true
+    wait "$emulator" $spot_emulator 2>/dev/null || true
+}
 trap cleanup EXIT
 
 url=
@@ -110,16 +119,9 @@ spot_log=$demo_dir/emulator-spot.log
     --data "$root/tools/examples/local-zone-instance.json" >"$spot_log" 2>&1 &
 spot_emulator=$!
 systemd_dir=$demo_dir/systemd
-rm -rf "$systemd_dir" "$demo_dir/lifecycle" "$demo_dir/lifecycle-state" "$demo_dir/lib"
+rm -rf "$systemd_dir" "${demo_dir:?}/lifecycle" "${demo_dir:?}/lifecycle-state" "${demo_dir:?}/lib"
 export FAKE_SYSTEMD_STATE_DIR=$systemd_dir FAKE_SYSTEMD_UNIT_DIR=$systemd_dir/units
 mkdir -p "$FAKE_SYSTEMD_UNIT_DIR"
-agent_unit=cloudmeta-lifecycle@node.service
-stop_agent() { PATH=$root/tests/utils/servers/fake-systemd:$PATH systemctl stop "$agent_unit" >/dev/null 2>&1 || true; }
-cleanup() {
-    stop_agent
-    kill "$emulator" "$spot_emulator" 2>/dev/null || true
-    wait "$emulator" "$spot_emulator" 2>/dev/null || true
-}
 
 spot_url=
 for _ in $(seq 1 100); do

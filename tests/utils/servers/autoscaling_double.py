@@ -98,8 +98,8 @@ def main(argv):
     command = args.command[1:] if args.command[:1] == ['--'] else args.command
     errors = {}
     for item in args.error:
-        action, _, rest = item.partition('=')
-        code, _, message = rest.partition(':')
+        action, _sep, rest = item.partition('=')
+        code, _sep, message = rest.partition(':')
         errors[action] = (code, message)
     double = AutoScalingDouble(errors).start()
     try:
