@@ -2,7 +2,10 @@
 # make demo: see the collection work without EC2. Starts the offline IMDS
 # emulator on 127.0.0.1, runs the cloudmeta.imds.bootstrap playbook against
 # it with the file_sd backend, shows what was discovered and the registration
-# file written, deregisters, and stops the emulator.
+# file written, deregisters, and stops the emulator. Then a Spot interruption:
+# registered again with the lifecycle agent running (docs/lifecycle.md), a
+# Spot notice injected into the emulator, and the agent deregistering, with
+# the times.
 #
 # Every request goes to the emulator: the endpoint is passed explicitly and
 # also set in AWS_EC2_METADATA_SERVICE_ENDPOINT, so nothing can fall back to
@@ -36,7 +39,16 @@ mkdir -p "$demo_dir"
 log=$demo_dir/emulator.log
 "$python" "$root/tools/imds_emulator.py" --host 127.0.0.1 --port 0 >"$log" 2>&1 &
 emulator=$!
-cleanup() { kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true; }
+# The Spot act (below) adds a second emulator and the lifecycle agent.
+spot_emulator=
+agent_unit=cloudmeta-lifecycle@node.service
+cleanup() {
+    if [ -n "${FAKE_SYSTEMD_STATE_DIR:-}" ]; then
+        PATH=$root/tests/utils/servers/fake-systemd:$PATH systemctl stop "$agent_unit" >/dev/null 2>&1 || true
+    fi
+    kill "$emulator" $spot_emulator 2>/dev/null || true
+    wait "$emulator" $spot_emulator 2>/dev/null || true
+}
 trap cleanup EXIT
 
 url=
@@ -96,3 +108,80 @@ if ls "$sd_dir"/*.json >/dev/null 2>&1; then
     exit 1
 fi
 echo "The registration file is gone; $sd_dir is empty."
+
+# -- A Spot interruption -------------------------------------------------------
+# A second emulator serves a Spot instance (tools/examples/local-zone-instance.json).
+# There is no systemd to run the agent's unit here: the collection's stand-in
+# systemctl (tests/utils/servers/fake-systemd, the one the tests use) runs the
+# unit's ExecStart in the background. Everything goes under $demo_dir.
+spot_log=$demo_dir/emulator-spot.log
+"$python" "$root/tools/imds_emulator.py" --host 127.0.0.1 --port 0 \
+    --data "$root/tools/examples/local-zone-instance.json" >"$spot_log" 2>&1 &
+spot_emulator=$!
+systemd_dir=$demo_dir/systemd
+rm -rf "$systemd_dir" "${demo_dir:?}/lifecycle" "${demo_dir:?}/lifecycle-state" "${demo_dir:?}/lib"
+export FAKE_SYSTEMD_STATE_DIR=$systemd_dir FAKE_SYSTEMD_UNIT_DIR=$systemd_dir/units
+mkdir -p "$FAKE_SYSTEMD_UNIT_DIR"
+
+spot_url=
+for _ in $(seq 1 100); do
+    spot_url=$(grep -o 'http://[^ ]*' "$spot_log" | head -n 1 || true)
+    [ -n "$spot_url" ] && break
+    kill -0 "$spot_emulator" 2>/dev/null || { echo "demo: the emulator did not start:" >&2; cat "$spot_log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$spot_url" ] || { echo "demo: the emulator did not start:" >&2; cat "$spot_log" >&2; exit 1; }
+url=$spot_url
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=$url
+
+run_with_agent() {
+    PATH=$root/tests/utils/servers/fake-systemd:$PATH run_bootstrap \
+        -e register_instance_lifecycle_agent=true \
+        -e register_instance_lifecycle_poll_interval=1 \
+        -e "register_instance_lifecycle_python=$python" \
+        -e "register_instance_lifecycle_unit_dir=$FAKE_SYSTEMD_UNIT_DIR" \
+        -e "register_instance_lifecycle_config_dir=$demo_dir/lifecycle" \
+        -e "register_instance_lifecycle_state_dir=$demo_dir/lifecycle-state" \
+        -e "register_instance_library_dir=$demo_dir/lib/cloudmeta-imds" \
+        "$@"
+}
+
+section "Spot: a Spot instance at $url, registered with the lifecycle agent running"
+run_with_agent | tail -n 3
+registration=$(ls "$sd_dir"/*.json)
+agent_log=$systemd_dir/$agent_unit.log
+for _ in $(seq 1 300); do
+    grep -q 'register: done' "$agent_log" 2>/dev/null && break
+    sleep 0.1
+done
+echo "Registered: $registration"
+sed 's/^/  agent | /' "$agent_log"
+
+section "Spot: interruption notice injected (terminate in two minutes)"
+"$python" - "$url" "$registration" "$agent_log" <<'PY'
+import json
+import os
+import sys
+import time
+import urllib.request
+
+url, registration, agent_log = sys.argv[1:]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+request = urllib.request.Request(url + '/_emulator/config', method='POST', headers={'Content-Type': 'application/json'},
+                                 data=json.dumps({'spot_action': 'terminate', 'spot_action_after': 0}).encode())
+opener.open(request, timeout=5).read()
+injected = time.monotonic()
+print('  %s  notice in spot/instance-action' % time.strftime('%H:%M:%S'))
+while os.path.exists(registration) and time.monotonic() - injected < 60:
+    time.sleep(0.02)
+if os.path.exists(registration):
+    sys.exit('demo: the agent did not deregister within 60 s')
+print('  %s  registration file gone, %.2f s after the notice (the agent polls every 1 s)'
+      % (time.strftime('%H:%M:%S'), time.monotonic() - injected))
+while 'deregister (' not in open(agent_log).read() and time.monotonic() - injected < 60:
+    time.sleep(0.02)
+PY
+sed 's/^/  agent | /' "$agent_log"
+
+section "Spot: the role removes the agent (-e register_instance_state=absent)"
+run_with_agent -e register_instance_state=absent | tail -n 3

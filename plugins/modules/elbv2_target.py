@@ -78,6 +78,16 @@ options:
         (300 by default), so use a timeout longer than that delay.
     type: int
     default: 300
+  max_deregistration_delay:
+    description:
+      - Read the target group's C(deregistration_delay.timeout_seconds) (one DescribeTargetGroupAttributes call, IAM
+        action C(elasticloadbalancing:DescribeTargetGroupAttributes)), return it, and warn, saying what to set, when
+        it is longer than this many seconds.
+      - The register_instance role sets V(100) where its lifecycle agent runs, which gives a Spot interruption
+        notice (120 seconds) at most 100 seconds to drain.
+      - Unset, the attribute is not read.
+    type: int
+    version_added: 1.1.0
 notes:
   - Why not M(community.aws.elb_target)? Its O(state=absent) skips a registered target whose state is C(unused),
     such as one in a target group that no load balancer uses, unless C(deregister_unused) is set; it does not
@@ -173,6 +183,13 @@ target_group:
       description: The target group's protocol.
       type: str
       sample: HTTP
+deregistration_delay:
+  description:
+    - The target group's C(deregistration_delay.timeout_seconds), how long a deregistered target drains.
+  returned: when O(max_deregistration_delay) is set
+  type: int
+  sample: 300
+  version_added: 1.1.0
 health:
   description:
     - The target's health after the change, as DescribeTargetHealth reports it (in check mode, before).
@@ -195,7 +212,24 @@ health:
 '''
 
 from ansible_collections.cloudmeta.imds.plugins.module_utils._aws.module import AwsModule
-from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.elbv2 import TargetGroupClient, apply
+from ansible_collections.cloudmeta.imds.plugins.module_utils._registration.elbv2 import (
+    TargetGroupClient,
+    apply,
+    deregistration_delay,
+    drain_warning,
+)
+
+
+def run(client, params, check_mode, warn):
+    """apply(), then, with max_deregistration_delay, the target group's drain time and the warning."""
+    result = apply(TargetGroupClient(client, params['target_group_arn']), params, check_mode, warn)
+    if params['max_deregistration_delay'] is not None:
+        result['deregistration_delay'] = deregistration_delay(client, params['target_group_arn'])
+        warning = drain_warning(result['deregistration_delay'], params['target_group_arn'],
+                                params['max_deregistration_delay'])
+        if warning:
+            warn(warning)
+    return result
 
 
 def main():
@@ -209,6 +243,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=300),
+            max_deregistration_delay=dict(type='int'),
         ),
         supports_check_mode=True,
     )
@@ -217,8 +252,10 @@ def main():
     if module.params['wait_timeout'] < 0:
         module.fail_json(msg='wait_timeout must not be negative.')
 
-    target_group = TargetGroupClient(module.client('elbv2'), module.params['target_group_arn'])
-    module.exit_with(apply, target_group, module.params, module.check_mode, module.warn)
+    if (module.params['max_deregistration_delay'] or 0) < 0:
+        module.fail_json(msg='max_deregistration_delay must not be negative.')
+
+    module.exit_with(run, module.client('elbv2'), module.params, module.check_mode, module.warn)
 
 
 if __name__ == '__main__':

@@ -82,7 +82,7 @@ type: haproxy     one server through the runtime API (same code as the haproxy_r
   weight          0..256 or null; check: true, false or null; server_options [] (words)
   drain_timeout   seconds to wait for sessions, default 30, always cut to the budget
   shutdown_sessions  true (default); timeout: seconds per runtime API command, default 5
-type: etcd        keys on a lease, kept alive by the agent (the role's etcd keepalive's job)
+type: etcd        keys on a lease, kept alive by the agent (the job of the 1.0.0 etcd keepalive)
   url             etcd client URL (required)
   keys            {key: value} (required), the values exactly as the etcd_keys module writes them
   lease_ttl       seconds (>= 5) or null: no lease (the keys stay until deregistered)

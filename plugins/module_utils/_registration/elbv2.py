@@ -272,3 +272,32 @@ def apply(tg_client, params, check_mode=False, warn=None):
         health=health_of(description),
         diff={'before': view(registered_before), 'after': view(present)},
     )
+
+
+# A Spot interruption notice comes 120 s before the instance goes. The
+# lifecycle agent gives a notice at most 100 s (it finishes 5 s before the
+# instance goes, and seeing the notice takes up to a poll), so draining
+# longer than that is cut short: connections still open are dropped.
+SPOT_NOTICE_SECONDS = 120
+DRAIN_LIMIT_SECONDS = 100
+
+
+def deregistration_delay(client, arn):
+    """The target group's deregistration_delay.timeout_seconds (one DescribeTargetGroupAttributes call)."""
+    attributes = call(client.describe_target_group_attributes, TargetGroupArn=arn)['Attributes']
+    for attribute in attributes:
+        if attribute.get('Key') == 'deregistration_delay.timeout_seconds':
+            return int(attribute['Value'])
+    # AWS always returns it; 300 is its default.
+    return 300
+
+
+def drain_warning(delay, arn, limit=DRAIN_LIMIT_SECONDS):
+    """A warning when draining DELAY seconds does not fit in a Spot notice, saying what to set; else None."""
+    if delay <= limit:
+        return None
+    return ('Target group %s drains deregistered targets for %d s (deregistration_delay.timeout_seconds), longer '
+            'than a Spot interruption notice allows (%d s, less the time to see the notice): the instance goes before '
+            'draining ends and open connections are dropped. Set deregistration_delay.timeout_seconds to %d or less '
+            '(aws elbv2 modify-target-group-attributes --target-group-arn %s --attributes '
+            'Key=deregistration_delay.timeout_seconds,Value=%d).' % (arn, delay, SPOT_NOTICE_SECONDS, limit, arn, limit))

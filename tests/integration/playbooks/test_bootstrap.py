@@ -104,3 +104,67 @@ def test_make_demo_script(tmp_path):
     assert "changed=0" in out
     assert "The registration file is gone" in out
     assert list((tmp_path / "demo" / "file_sd").iterdir()) == []
+
+
+DOUBLE = os.path.join(REPO_ROOT, "tests", "utils", "servers", "autoscaling_double.py")
+FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+def bootstrap_with_double(tmp_path, name, variables, data=None, error=None):
+    """The bootstrap playbook run through the Auto Scaling double; (result, the API requests it recorded)."""
+    vars_file = tmp_path / ("%s.json" % name)
+    vars_file.write_text(json.dumps(variables))
+    record = tmp_path / ("%s-requests.json" % name)
+    command = [sys.executable, DOUBLE, "--record", str(record)] + (["--error", error] if error else []) + [
+        "--", os.path.join(BIN_DIR, "ansible-playbook"), "cloudmeta.imds.bootstrap", "-e", "@%s" % vars_file]
+    emulator_args = []
+    if data is not None:
+        data_path = tmp_path / ("%s-instance.json" % name)
+        data_path.write_text(json.dumps(data))
+        emulator_args = ["--data", str(data_path)]
+    result = run_in_netns(command, emulator_args=emulator_args, env=FAKE_KEYS)
+    return result, json.loads(record.read_text())
+
+
+def test_bootstrap_completes_the_launch_hook_of_the_group_in_the_instance_tags(tmp_path):
+    data = imds_emulator.builtin_instance()
+    data["meta-data"]["tags"]["instance"]["aws:autoscaling:groupName"] = "web-asg"
+    md = data["meta-data"]
+    settings = dict(register_instance_service_name="web", register_instance_port=8080,
+                    register_instance_file_sd_dir=str(tmp_path / "sd"), bootstrap_launch_hook="wait-for-bootstrap")
+
+    result, requests = bootstrap_with_double(tmp_path, "tags", settings, data=data)
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "sd" / ("web-%s.json" % md["instance-id"])).exists()
+    # One request, exactly as AWS expects it, after the registration.
+    assert [{k: v for k, v in request.items() if k != "Version"} for request in requests] == [{
+        "Action": "CompleteLifecycleAction", "AutoScalingGroupName": "web-asg",
+        "LifecycleHookName": "wait-for-bootstrap", "InstanceId": md["instance-id"],
+        "LifecycleActionResult": "CONTINUE"}]
+    assert result.stdout.index("Register the instance") < result.stdout.index("Tell Auto Scaling")
+
+    # Run again (ansible-pull): no action waits any more; no change, no failure.
+    again, requests = bootstrap_with_double(
+        tmp_path, "again", settings, data=data,
+        error="CompleteLifecycleAction=ValidationError:No active Lifecycle Action found with instance ID %s"
+              % md["instance-id"])
+    assert again.returncode == 0, again.stdout
+    assert "changed=0" in again.stdout
+    assert len(requests) == 1
+
+
+def test_bootstrap_launch_hook_takes_the_group_variable_and_refuses_an_unknown_group(tmp_path):
+    md = imds_emulator.builtin_instance()["meta-data"]
+    settings = dict(register_instance_service_name="web", register_instance_port=8080,
+                    register_instance_file_sd_dir=str(tmp_path / "sd"), bootstrap_launch_hook="wait-for-bootstrap")
+
+    named, requests = bootstrap_with_double(tmp_path, "named", dict(settings, register_instance_autoscaling_group="api"))
+    assert named.returncode == 0, named.stdout
+    assert [(r["AutoScalingGroupName"], r["InstanceId"]) for r in requests] == [("api", md["instance-id"])]
+
+    # The built-in instance has no aws:autoscaling:groupName tag: a clear failure, and no request.
+    unknown, requests = bootstrap_with_double(tmp_path, "unknown", settings)
+    assert unknown.returncode != 0
+    assert "instance's Auto Scaling group is not known" in unknown.stdout
+    assert "instance metadata tags" in unknown.stdout
+    assert requests == []

@@ -33,7 +33,7 @@ def test_the_guides_have_the_reference_tables():
     assert ["options", "module", "cloudmeta.imds.metadata_facts"] in specs
     assert ["return", "module", "cloudmeta.imds.metadata_facts"] in specs
     assert ["options", "lookup", "cloudmeta.imds.metadata"] in specs
-    assert specs.count(["options", "role", "cloudmeta.imds.register_instance"]) == 7
+    assert specs.count(["options", "role", "cloudmeta.imds.register_instance"]) == 9
 
 
 def test_every_role_variable_is_in_a_table_of_the_role_guide():

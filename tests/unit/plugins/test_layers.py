@@ -31,8 +31,9 @@ MAY_IMPORT = {
     "module_utils/_lifecycle": {"module_utils/_common", "module_utils/_imds", "module_utils/_registration",
                                 "module_utils/_aws"},
     "plugin_utils": {"module_utils/_common", "module_utils/_imds"},
+    # autoscaling_lifecycle_action completes lifecycle hooks with the agent's own code (_lifecycle/autoscaling.py).
     "modules": {"module_utils/_common", "module_utils/_imds", "module_utils/_aws",
-                "module_utils/_registration", "module_utils/_rollout"},
+                "module_utils/_registration", "module_utils/_rollout", "module_utils/_lifecycle"},
     "lookup": {"module_utils/_common", "module_utils/_imds", "plugin_utils"},
     "filter": {"plugin_utils"},
     "doc_fragments": set(),
