@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -150,3 +151,12 @@ def metrics_of(path):
     except FileNotFoundError:
         return {}
     return values
+
+
+@pytest.fixture
+def agents():
+    """A list the test appends its AgentProcess objects to; each is killed when the test ends."""
+    started = []
+    yield started
+    for agent in started:
+        agent.kill()

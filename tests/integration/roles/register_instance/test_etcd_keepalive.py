@@ -24,6 +24,7 @@ import yaml
 
 from collection_path import REPO_ROOT
 from lifecycle_lab import PATIENCE, AgentProcess, base_config, wait_until
+from lifecycle_lab import agents  # noqa: F401  pylint: disable=unused-import
 from playbook_runner import run_in_netns
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
@@ -56,7 +57,7 @@ INSTALL_PLAYBOOK = """
 """
 
 
-def install_library(workdir):
+def install_library_with_the_role(workdir):
     """Run the role's tasks/instance_library.yml into WORKDIR/lib/cloudmeta-imds; the installed agent's path."""
     library_dir = os.path.join(workdir, 'lib', 'cloudmeta-imds')
     playbook = os.path.join(workdir, 'install-library.yml')
@@ -71,15 +72,7 @@ def install_library(workdir):
 @pytest.fixture(scope='module')
 def program(tmp_path_factory):
     """The agent in an instance library installed by the role's own tasks."""
-    return install_library(str(tmp_path_factory.mktemp('instance')))
-
-
-@pytest.fixture
-def agents():
-    started = []
-    yield started
-    for agent in started:
-        agent.kill()
+    return install_library_with_the_role(str(tmp_path_factory.mktemp('instance')))
 
 
 def keys_for(prefix):

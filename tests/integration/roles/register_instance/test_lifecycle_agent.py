@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from lifecycle_lab import INSTANCE_ID, PATIENCE, AgentProcess, base_config, install_library, metrics_of, wait_until
+from lifecycle_lab import agents  # noqa: F401  pylint: disable=unused-import
 
 SPOT = 'spot/instance-action'
 REBALANCE = 'events/recommendations/rebalance'
@@ -34,14 +35,6 @@ def file_sd(tmp_path):
     directory = tmp_path / 'file_sd'
     directory.mkdir()
     return {'type': 'file_sd', 'path': str(directory / ('web-%s.json' % INSTANCE_ID)), 'content': CONTENT}
-
-
-@pytest.fixture
-def agents():
-    started = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 @pytest.fixture
@@ -85,6 +78,17 @@ def test_a_spot_notice_of_each_kind_deregisters_once(make_emulator, start, file_
 
 def agent_state_path(agent):
     return json.load(open(agent.config_path, encoding='utf-8'))['state_path']
+
+
+def recorded_outcomes(agent):
+    """The outcomes in the agent's state file, once there is one: it is saved just after the decision is logged."""
+    def read():
+        try:
+            with open(agent_state_path(agent), encoding='utf-8') as handle:
+                return [entry['outcome'] for entry in json.load(handle)['done'].values()]
+        except FileNotFoundError:
+            return None
+    return wait_until(read)
 
 
 @pytest.mark.parametrize('state', ['Terminated', 'Warmed:Stopped', 'Warmed:Running'])
@@ -208,8 +212,7 @@ def test_a_backend_that_fails_is_retried_until_the_budget_and_reported(make_emul
     agent.wait_for('deregister (Spot terminate', 'failed, retrying for up to')
     line = agent.wait_for('deregister (Spot terminate', 'failed after')
     assert int(line.split('failed after ')[1].split()[0]) > 1, line
-    state = json.load(open(agent_state_path(agent), encoding='utf-8'))
-    assert [entry['outcome'] for entry in state['done'].values()] == ['deregistration failed']
+    assert recorded_outcomes(agent) == ['deregistration failed']
     # Not known to be gone: the stop tries again, within its own budget.
     assert agent.stop() == 0
     assert agent.line_with('deregister (stop requested): failed after'), agent.text()
