@@ -52,7 +52,7 @@ options:
 notes:
   - The options are shared by the action group C(cloudmeta.imds.aws), so one C(module_defaults) entry
     C(group/cloudmeta.imds.aws) sets them for every module of the collection that calls AWS, including those the
-    M(cloudmeta.imds.register_instance) role runs.
+    C(cloudmeta.imds.register_instance) role runs.
   - Credentials come from boto3's default chain only (environment variables, shared configuration and E(AWS_PROFILE),
     then the instance profile through the instance metadata service). There are no options for keys, so none end up in
     playbooks, facts or logs.
