@@ -2,19 +2,17 @@
 
 Each test registers through the installed agent, plays a notice in the
 emulator and checks, in the backend itself, that the instance is gone. The
-Auto Scaling lifecycle hook calls go to AutoScalingDouble, a small HTTP
-endpoint behind the hook's endpoint_url: moto implements neither
+Auto Scaling lifecycle hook calls go to tests/utils/servers/autoscaling_double.py,
+behind the hook's endpoint_url: moto implements neither
 CompleteLifecycleAction nor RecordLifecycleActionHeartbeat, so the double
 records the exact query parameters botocore sends and answers as Auto
 Scaling does (docs/lifecycle.md says which paths only the double covers).
 """
-import http.server
 import os
 import socket
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 
 import pytest
@@ -25,6 +23,7 @@ from lifecycle_lab import INSTANCE_ID, AgentProcess, base_config, install_librar
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
 from servers import aws  # noqa: E402
+from servers.autoscaling_double import AutoScalingDouble  # noqa: E402
 from servers.etcd import Etcd  # noqa: E402
 from servers.fixtures import etcd, haproxy, key_prefix  # noqa: E402,F401  pylint: disable=unused-import
 
@@ -128,46 +127,13 @@ class HeldServer:
             connection.close()
 
 
-class AutoScalingDouble:
-    """Answers CompleteLifecycleAction and RecordLifecycleActionHeartbeat as Auto Scaling does; records each call's parameters."""
-
-    def __init__(self):
-        self.calls = []
-        double = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802  pylint: disable=invalid-name
-                body = self.rfile.read(int(self.headers.get('Content-Length') or 0)).decode()
-                params = dict(urllib.parse.parse_qsl(body))
-                double.calls.append(params)
-                action = params.get('Action', 'Unknown')
-                answer = ('<{0}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><{0}Result/>'
-                          '<ResponseMetadata><RequestId>{1}</RequestId></ResponseMetadata></{0}Response>'
-                          .format(action, uuid.uuid4())).encode()
-                self.send_response(200)
-                self.send_header('Content-Type', 'text/xml')
-                self.send_header('Content-Length', str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def actions(self):
-        return [call['Action'] for call in self.calls]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def actions(double):
+    return [call['Action'] for call in double.requests]
 
 
 def test_haproxy_drains_with_heartbeats_removes_the_server_and_completes_the_terminate_hook(
         haproxy, make_emulator, run_agent):  # noqa: F811  pylint: disable=redefined-outer-name
-    held, double = HeldServer(), AutoScalingDouble()
+    held, double = HeldServer(), AutoScalingDouble().start()
     try:
         name = 'web-%s' % INSTANCE_ID
         emulator = make_emulator(autoscaling_state='InService', autoscaling_next_state='Terminated')
@@ -188,23 +154,23 @@ def test_haproxy_drains_with_heartbeats_removes_the_server_and_completes_the_ter
         agent.wait_for('deregister (Auto Scaling state Terminated): done in', 'removed app/%s' % name,
                        'closed 1 session(s)')
         assert name not in haproxy.servers('app')
-        assert wait_until(lambda: 'CompleteLifecycleAction' in double.actions()), agent.text()
+        assert wait_until(lambda: 'CompleteLifecycleAction' in actions(double)), agent.text()
         # Heartbeats only while draining, then one completion with CONTINUE, for this instance and hook.
-        actions = double.actions()
-        assert actions[-1] == 'CompleteLifecycleAction' and actions.count('CompleteLifecycleAction') == 1
-        assert set(actions[:-1]) == {'RecordLifecycleActionHeartbeat'} and actions[:-1], (actions, agent.text())
+        calls = actions(double)
+        assert calls[-1] == 'CompleteLifecycleAction' and calls.count('CompleteLifecycleAction') == 1
+        assert set(calls[:-1]) == {'RecordLifecycleActionHeartbeat'} and calls[:-1], (calls, agent.text())
         expected = {'AutoScalingGroupName': 'web-asg', 'LifecycleHookName': 'drain', 'InstanceId': INSTANCE_ID,
                     'Version': '2011-01-01'}
-        for call in double.calls:
+        for call in double.requests:
             assert {key: call[key] for key in expected} == expected
-        assert double.calls[-1]['LifecycleActionResult'] == 'CONTINUE'
-        assert set(double.calls[-1]) == set(expected) | {'Action', 'LifecycleActionResult'}
+        assert double.requests[-1]['LifecycleActionResult'] == 'CONTINUE'
+        assert set(double.requests[-1]) == set(expected) | {'Action', 'LifecycleActionResult'}
         assert agent.wait_for('complete lifecycle hook: done in', 'lifecycle hook drain of web-asg completed with CONTINUE') and line
         assert agent.stop() == 0
         client.close()
     finally:
         held.close()
-        double.close()
+        double.stop()
 
 
 def test_etcd_keys_are_kept_alive_then_deleted_and_the_lease_revoked(
