@@ -51,14 +51,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-url=
-for _ in $(seq 1 100); do
-    url=$(grep -o 'http://[^ ]*' "$log" | head -n 1 || true)
-    [ -n "$url" ] && break
-    kill -0 "$emulator" 2>/dev/null || { echo "demo: the emulator did not start:" >&2; cat "$log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "demo: the emulator did not start:" >&2; cat "$log" >&2; exit 1; }
+# emulator_url PID LOG: the address the emulator PID prints in LOG once it listens.
+emulator_url() {
+    local found
+    for _ in $(seq 1 100); do
+        found=$(grep -o 'http://[^ ]*' "$2" | head -n 1 || true)
+        [ -n "$found" ] && { echo "$found"; return; }
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "demo: the emulator did not start:" >&2
+    cat "$2" >&2
+    exit 1
+}
+
+url=$(emulator_url "$emulator" "$log")
 
 export ANSIBLE_COLLECTIONS_PATH=$collections_dir
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=$url
@@ -123,15 +130,7 @@ rm -rf "$systemd_dir" "${demo_dir:?}/lifecycle" "${demo_dir:?}/lifecycle-state" 
 export FAKE_SYSTEMD_STATE_DIR=$systemd_dir FAKE_SYSTEMD_UNIT_DIR=$systemd_dir/units
 mkdir -p "$FAKE_SYSTEMD_UNIT_DIR"
 
-spot_url=
-for _ in $(seq 1 100); do
-    spot_url=$(grep -o 'http://[^ ]*' "$spot_log" | head -n 1 || true)
-    [ -n "$spot_url" ] && break
-    kill -0 "$spot_emulator" 2>/dev/null || { echo "demo: the emulator did not start:" >&2; cat "$spot_log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$spot_url" ] || { echo "demo: the emulator did not start:" >&2; cat "$spot_log" >&2; exit 1; }
-url=$spot_url
+url=$(emulator_url "$spot_emulator" "$spot_log")
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=$url
 
 run_with_agent() {
