@@ -283,14 +283,14 @@ class RuntimeApi:
         queue of a unix socket refuses at once (EAGAIN), as when a fleet
         registers together. Retried until the timeout.
         """
-        deadline = time.monotonic() + self.timeout
+        deadline = Deadline(self.timeout)
         while True:
             try:
                 sock.connect(self.address)
                 return sock
             except BlockingIOError:
                 sock.close()
-                if time.monotonic() >= deadline:
+                if deadline.expired():
                     raise HAProxyError('The HAProxy runtime API socket %s stayed busy for %s seconds (its listen '
                                        'queue was full): raise "stats maxconn" on its "stats socket" line, or the '
                                        'timeout.' % (self.display, self.timeout)) from None
@@ -594,12 +594,12 @@ def pause():
 
 def wait_for_address(api, backend, name, address, timeout=RETURN_TIMEOUT):
     """The slot NAME once it holds ADDRESS: a host that took it by mistake hands it back within a few commands."""
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while True:
         server = find(api.servers(backend), name)
         if server is None:
             raise HAProxyError('Slot %s/%s is gone from HAProxy.' % (backend, name))
-        if server['address'] == address or time.monotonic() >= deadline:
+        if server['address'] == address or deadline.expired():
             return server
         pause()
 
