@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import collections
 import os
-import random
 import re
 import threading
 import time
 
+from .._common.backoff import EQUAL, FULL, Backoff
 from .._common.deadline import Deadline
 from .errors import (
     ImdsDeadlineError,
@@ -59,6 +59,9 @@ BACKOFF_CAP = 2.0
 # least 0.5 + 1 + 2 = 3.5 s, so a throttling burst of 2 s is always outlived.
 THROTTLE_BACKOFF_BASE = 1.0
 THROTTLE_BACKOFF_CAP = 20.0
+# Stateless here: each request counts its own attempts.
+TRANSIENT_BACKOFF = Backoff(first=BACKOFF_BASE, cap=BACKOFF_CAP, jitter=FULL)
+THROTTLE_BACKOFF = Backoff(first=THROTTLE_BACKOFF_BASE, cap=THROTTLE_BACKOFF_CAP, jitter=EQUAL)
 # A token is renewed this long before it expires, so a request never races
 # the expiry; capped at a quarter of the TTL so a short token is still used.
 TOKEN_RENEW_MARGIN = 60.0
@@ -331,9 +334,8 @@ class ImdsClient(object):
     def _backoff(self, retry, attempts):
         """Seconds to wait before attempt ATTEMPTS + 1; a 429 also slows every other thread."""
         if retry.status != 429:
-            return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
-        step = min(THROTTLE_BACKOFF_CAP, THROTTLE_BACKOFF_BASE * 2 ** (attempts - 1))
-        delay = step / 2.0 + random.uniform(0, step / 2.0)
+            return TRANSIENT_BACKOFF.delay(attempts)
+        delay = THROTTLE_BACKOFF.delay(attempts)
         with self._state_lock:
             self._throttled_until = max(self._throttled_until, time.monotonic() + delay)
         return delay

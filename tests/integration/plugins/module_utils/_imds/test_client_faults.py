@@ -1,5 +1,6 @@
 """Faults the client must survive or report: throttling, 5xx, early boot,
 unreachable endpoints, slow answers, proxies in the environment."""
+import random
 import socket
 import threading
 import time
@@ -236,7 +237,7 @@ def test_429_backoff_always_spans_a_two_second_burst_with_the_default_retries(em
     client = make_client(emulator)
     throttled = _client.Retry("HTTP 429", 429)
     for bound in (lambda low, high: low, lambda low, high: high):
-        monkeypatch.setattr(_client.random, "uniform", bound)
+        monkeypatch.setattr(random, "uniform", bound)
         delays = [client._backoff(throttled, attempt) for attempt in (1, 2, 3)]
         assert sum(delays) >= 3.5
         assert all(delay <= _client.THROTTLE_BACKOFF_CAP for delay in delays)
@@ -296,7 +297,7 @@ def test_a_request_is_not_sent_into_a_throttling_wait_that_outlasts_the_deadline
     from ansible_collections.cloudmeta.imds.plugins.module_utils._imds import client as _client
 
     # The random half of the jitter at its top: the first 429 asks for a full 1 s wait.
-    monkeypatch.setattr(_client.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     server = make_fake_imds(lambda method, path, headers: (429, {}, b""))
     client = make_client(server, total_timeout=0.5)
     with pytest.raises(ImdsThrottledError, match="429"):
