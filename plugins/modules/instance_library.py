@@ -47,7 +47,6 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - ansible.builtin.action_common_attributes.files
   - ansible.builtin.files
 attributes:
   action:
@@ -65,8 +64,10 @@ attributes:
   platform:
     platforms: posix
   safe_file_operations:
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
     support: full
   vault:
+    description: Can automatically decrypt Ansible vaulted files.
     support: none
 notes:
   - O(mode=preserve) is refused (the archive is built from many files); give a mode such as V("0644").
