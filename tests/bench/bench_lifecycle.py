@@ -39,6 +39,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tools'))
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'integration', 'roles', 'register_instance'))
+sys.path.insert(0, os.path.join(REPO_ROOT, 'tests'))
+
+from collection_path import ensure_collection_link  # noqa: E402  pylint: disable=wrong-import-position
+
+# lifecycle_lab builds the agent's archive with the collection's builder.
+sys.path.insert(0, ensure_collection_link())
 
 import imds_emulator  # noqa: E402  pylint: disable=wrong-import-position
 from lifecycle_lab import INSTANCE_ID, AgentProcess, base_config, install_library, wait_until  # noqa: E402

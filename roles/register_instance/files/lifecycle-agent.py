@@ -3,7 +3,7 @@
 # Installed by the cloudmeta.imds.register_instance role; changes are overwritten.
 """The lifecycle agent: registered exactly while the instance can serve, deregistered before it goes.
 
-    python3 -I LIB_DIR/lifecycle-agent.py CONFIG.json
+    python3 -I LIB_DIR/cloudmeta-lifecycle.pyz CONFIG.json
 
 CONFIG is the JSON file the role writes (mode 0600); its schema is the
 docstring of the collection's plugins/module_utils/_lifecycle/config.py.
@@ -17,21 +17,16 @@ Exit status: 0 after a stop request; 2 for a configuration it cannot use
 
 All of it is the collection's plugins/module_utils/_lifecycle/ (and the
 backend code the modules run, _registration/), which the role installs
-beside this file as the package cloudmeta_imds (docs/architecture.md,
-"Code that runs on the instance"). Standard library only, plus boto3 for
-the AWS backends and the lifecycle hook.
+with this file as the package cloudmeta_imds in one zip application, where
+this file is __main__.py (docs/architecture.md, "Code that runs on the
+instance"). Python puts the archive first on sys.path, with -I too, so the
+package is found there and nowhere else; zipimport writes no bytecode.
+Standard library only, plus boto3 for the AWS backends and the lifecycle hook.
 """
 
-import os
 import sys
 
-# The role installs the package beside this file (it may be reached through
-# a symbolic link). `python -I` leaves the script's directory off sys.path,
-# so it is added here; no bytecode is written into the installed tree.
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-
-from cloudmeta_imds._lifecycle.program import main  # noqa: E402  pylint: disable=wrong-import-position
+from cloudmeta_imds._lifecycle.program import main
 
 if __name__ == '__main__':
     sys.exit(main(sys.argv))

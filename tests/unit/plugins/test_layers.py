@@ -34,6 +34,8 @@ MAY_IMPORT = {
     # autoscaling_lifecycle_action completes lifecycle hooks with the agent's own code (_lifecycle/autoscaling.py).
     "modules": {"module_utils/_common", "module_utils/_imds", "module_utils/_aws",
                 "module_utils/_registration", "module_utils/_rollout", "module_utils/_lifecycle"},
+    # instance_library builds its archive with plugin_utils/_instance_library.py.
+    "action": {"plugin_utils"},
     "lookup": {"module_utils/_common", "module_utils/_imds", "plugin_utils"},
     "filter": {"plugin_utils"},
     "doc_fragments": set(),

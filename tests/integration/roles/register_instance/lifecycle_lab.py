@@ -1,18 +1,18 @@
 """The lifecycle agent as a real process, for its tests and its benchmark (tests/bench/bench_lifecycle.py).
 
-install_library() lays the instance library out exactly as
-tasks/instance_library.yml does, from files/instance-library.yml (the role's
-own installation is proved by test_etcd_keepalive.py; here it is the program
-that is under test, many times, so the copy is made in Python once per
-module). AgentProcess runs the installed program as the unit does, with
-`python -I -S` (nothing but the standard library and the library directory)
+install_library() builds the instance library archive of
+files/instance-library.yml with the builder the role's action runs
+(plugins/plugin_utils/_instance_library.py; the role's own installation is
+proved by test_etcd_keepalive.py; here it is the program that is under test,
+many times, so it is built in Python once per module). AgentProcess runs the
+installed archive as the unit does, with
+`python -I -S` (nothing but the standard library and the archive)
 or `python -I` when a backend needs boto3 from site-packages, and reads its
 log lines (stdout) as they come. Every wait is for a condition, with a
 generous deadline: a busy machine makes the tests slower, never wrong.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,30 +20,23 @@ import threading
 import time
 
 import pytest
-import yaml
+
+from ansible_collections.cloudmeta.imds.plugins.plugin_utils._instance_library import build
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 ROLE_FILES = os.path.join(REPO_ROOT, 'roles', 'register_instance', 'files')
-MODULE_UTILS = os.path.join(REPO_ROOT, 'plugins', 'module_utils')
+ARCHIVE = 'cloudmeta-lifecycle.pyz'
 PATIENCE = 60.0
 INSTANCE_ID = 'i-0123456789abcdef0'
 
 
 def install_library(library_dir):
-    """The instance library of files/instance-library.yml in LIBRARY_DIR; the path of the installed agent."""
-    with open(os.path.join(ROLE_FILES, 'instance-library.yml'), encoding='utf-8') as handle:
-        listed = yaml.safe_load(handle)
-    package = os.path.join(library_dir, 'cloudmeta_imds')
-    for module in listed['modules']:
-        target = os.path.join(package, module)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(os.path.join(MODULE_UTILS, module), target)
-    for directory in set(os.path.dirname(os.path.join(package, module)) for module in listed['modules']) | {package}:
-        open(os.path.join(directory, '__init__.py'), 'w', encoding='utf-8').close()
-    for program in listed['programs']:
-        shutil.copyfile(os.path.join(ROLE_FILES, program), os.path.join(library_dir, program))
-    return os.path.join(library_dir, 'lifecycle-agent.py')
+    """The instance library archive of files/instance-library.yml in LIBRARY_DIR, as the role names it; its path."""
+    os.makedirs(library_dir, exist_ok=True)
+    archive = os.path.join(library_dir, ARCHIVE)
+    build(os.path.join(ROLE_FILES, 'instance-library.yml'), archive)
+    return archive
 
 
 def wait_until(predicate, timeout=PATIENCE, interval=0.05):

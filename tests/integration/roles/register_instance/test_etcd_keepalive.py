@@ -1,11 +1,12 @@
 """The instance library as the register_instance role installs it, and the etcd lease its lifecycle agent keeps.
 
 The role's own tasks (tasks/instance_library.yml, run once by ansible-playbook)
-install the programs of files/instance-library.yml and the collection's code
-into a temporary instance library. The tests check that the library is the
-collection's files byte for byte and nothing else, that the installed agent
-needs nothing but the standard library and its library directory
-(`python -I -S`, through a symbolic link, from outside the checkout), and that
+install the archive of files/instance-library.yml (the program and the
+collection's code) into a temporary instance library. The tests check that
+the library is that one archive, holding the collection's files byte for byte
+and nothing else, that the installed agent needs nothing but the standard
+library and its archive (`python -I -S`, through a symbolic link, from
+outside the checkout), and that
 the agent keeps an etcd registration the way the 1.0.0 keepalive service did,
 which it replaces: the keys outlive their lease TTL while it runs, come back
 when lost, and are deleted with their lease when it stops. Renewal is told by
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import yaml
@@ -37,7 +39,8 @@ from ansible_collections.cloudmeta.imds.plugins.modules import etcd_keys  # noqa
 ROLE = os.path.join(REPO_ROOT, 'roles', 'register_instance')
 with open(os.path.join(ROLE, 'files', 'instance-library.yml'), encoding='utf-8') as _handle:
     LIBRARY = yaml.safe_load(_handle)
-SOURCE = os.path.join(ROLE, 'files', 'lifecycle-agent.py')
+SOURCE = os.path.join(ROLE, 'files', LIBRARY['main'])
+ARCHIVE = 'cloudmeta-lifecycle.pyz'
 # Renewed every TTL/3 seconds: a short TTL keeps the test short; renewals are
 # counted by lease identity, so a slow machine cannot make it pass wrongly.
 TTL = 6
@@ -58,7 +61,7 @@ INSTALL_PLAYBOOK = """
 
 
 def install_library_with_the_role(workdir):
-    """Run the role's tasks/instance_library.yml into WORKDIR/lib/cloudmeta-imds; the installed agent's path."""
+    """Run the role's tasks/instance_library.yml into WORKDIR/lib/cloudmeta-imds; the installed archive's path."""
     library_dir = os.path.join(workdir, 'lib', 'cloudmeta-imds')
     playbook = os.path.join(workdir, 'install-library.yml')
     with open(playbook, 'w', encoding='utf-8') as handle:
@@ -66,7 +69,7 @@ def install_library_with_the_role(workdir):
     result = run_in_netns([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
                            '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable, playbook])
     assert result.returncode == 0, result.stdout
-    return os.path.join(library_dir, 'lifecycle-agent.py')
+    return os.path.join(library_dir, ARCHIVE)
 
 
 @pytest.fixture(scope='module')
@@ -80,29 +83,29 @@ def keys_for(prefix):
             prefix + 'meta/web/i-1': {'availability_zone': 'eu-west-1a'}}
 
 
-def test_the_programs_are_python_3_8_syntax_and_hold_no_template_expressions():
-    for program in LIBRARY['programs']:
-        with open(os.path.join(ROLE, 'files', program), encoding='utf-8') as handle:
-            source = handle.read()
-        ast.parse(source, feature_version=(3, 8))
-        assert '{{' not in source and '{%' not in source and '{#' not in source, program
+def test_the_program_is_python_3_8_syntax_and_holds_no_template_expressions():
+    with open(SOURCE, encoding='utf-8') as handle:
+        source = handle.read()
+    ast.parse(source, feature_version=(3, 8))
+    assert '{{' not in source and '{%' not in source and '{#' not in source, SOURCE
 
 
 def test_the_library_is_the_collections_own_files_laid_out_as_a_package(program):
     library = os.path.dirname(program)
     installed = sorted(os.path.relpath(os.path.join(top, name), library)
                        for top, _dirs, names in os.walk(library) for name in names)
+    assert installed == [ARCHIVE]
     packages = sorted(set(os.path.dirname(module) for module in LIBRARY['modules']) | {''})
-    assert installed == sorted(
-        LIBRARY['programs']
-        + [os.path.join('cloudmeta_imds', module) for module in LIBRARY['modules']]
-        + [os.path.join('cloudmeta_imds', package, '__init__.py') for package in packages])
-    for module in LIBRARY['modules']:
-        with open(os.path.join(REPO_ROOT, 'plugins', 'module_utils', module), 'rb') as source, \
-                open(os.path.join(library, 'cloudmeta_imds', module), 'rb') as copy:
-            assert copy.read() == source.read(), module
-    with open(SOURCE, 'rb') as source, open(program, 'rb') as copy:
-        assert copy.read() == source.read()
+    with zipfile.ZipFile(program) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            ['__main__.py']
+            + ['cloudmeta_imds/' + module for module in LIBRARY['modules']]
+            + [('cloudmeta_imds/%s/__init__.py' % package).replace('//', '/') for package in packages])
+        for module in LIBRARY['modules']:
+            with open(os.path.join(REPO_ROOT, 'plugins', 'module_utils', module), 'rb') as source:
+                assert archive.read('cloudmeta_imds/' + module) == source.read(), module
+        with open(SOURCE, 'rb') as source:
+            assert archive.read('__main__.py') == source.read()
     # 1.0.0's keepalive program is gone: the agent keeps the lease.
     assert 'etcd-keepalive.py' not in installed
 
@@ -110,8 +113,8 @@ def test_the_library_is_the_collections_own_files_laid_out_as_a_package(program)
 def test_the_installed_agent_runs_isolated_from_the_checkout(tmp_path, program):
     # Outside the checkout, with -I (no PYTHONPATH, no script directory, no
     # user site) and -S (no site-packages: no ansible, no boto3), through a
-    # symbolic link: it imports its code from the library directory, and from nowhere else.
-    link = tmp_path / 'cloudmeta-lifecycle-agent'
+    # symbolic link: it imports its code from the archive, and from nowhere else.
+    link = tmp_path / 'cloudmeta-lifecycle-agent.pyz'
     link.symlink_to(program)
     probe = (
         'import runpy, sys; sys.argv = [%r]; '
@@ -124,14 +127,14 @@ def test_the_installed_agent_runs_isolated_from_the_checkout(tmp_path, program):
                            text=True, check=False, env={'PATH': os.environ['PATH'], 'PYTHONPATH': REPO_ROOT})
     assert found.returncode == 0, found.stderr
     program_file, core_file, foreign = found.stdout.splitlines()
-    library = os.path.dirname(program)
-    assert program_file == os.path.join(library, 'cloudmeta_imds', '_lifecycle', 'program.py')
-    assert core_file == os.path.join(library, 'cloudmeta_imds', '_registration', 'etcd.py')
+    assert program_file == os.path.join(str(link), 'cloudmeta_imds', '_lifecycle', 'program.py')
+    assert core_file == os.path.join(str(link), 'cloudmeta_imds', '_registration', 'etcd.py')
     assert not core_file.startswith(REPO_ROOT) and foreign == '[]'
 
     usage = subprocess.run([sys.executable, '-I', '-S', str(link)], cwd=str(tmp_path), capture_output=True,
                            text=True, check=False, env={'PATH': os.environ['PATH'], 'PYTHONPATH': REPO_ROOT})
     assert usage.returncode == 2, (usage.stdout, usage.stderr)
+    library = os.path.dirname(program)
     assert not any(name == '__pycache__' for _top, dirs, _names in os.walk(library) for name in dirs)
 
 

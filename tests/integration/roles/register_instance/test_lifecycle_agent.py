@@ -262,4 +262,4 @@ def test_the_installed_program_imports_nothing_but_the_standard_library_and_its_
                            text=True, check=False, timeout=PATIENCE)
     assert found.returncode == 0, found.stderr
     assert found.stdout.splitlines() == [
-        os.path.join(os.path.dirname(program), 'cloudmeta_imds', '_lifecycle', 'program.py'), '[]']
+        os.path.join(program, 'cloudmeta_imds', '_lifecycle', 'program.py'), '[]']

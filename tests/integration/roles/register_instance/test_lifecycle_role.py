@@ -156,7 +156,7 @@ def test_installs_and_starts_the_agent_idempotently_and_a_spot_notice_deregister
     assert settings["metrics_path"] == str(tmp_path / "metrics" / "cloudmeta-lifecycle-web.prom")
     assert json.loads(settings["backend"]["content"])[0]["targets"] == ["%s:8080" % MD["local-ipv4"]]
     unit_text = installed[str(unit)]["text"]
-    assert "ExecStart=%s -I %s/lifecycle-agent.py %s/%%i.json" % (
+    assert "ExecStart=%s -I %s/cloudmeta-lifecycle.pyz %s/%%i.json" % (
         sys.executable, tmp_path / "lib" / "cloudmeta-imds", tmp_path / "lifecycle") in unit_text
     assert "Restart=on-failure" in unit_text and "KillSignal=SIGTERM" in unit_text
     assert "After=network-online.target" in unit_text and "Wants=network-online.target" in unit_text

@@ -68,7 +68,7 @@ def test_the_rendered_unit_and_drop_in_pass_systemd_analyze_verify(tmp_path):
     units = render(tmp_path, register_instance_lifecycle_stop_budget=45)
     unit = (units / "cloudmeta-lifecycle@.service").read_text()
     dropin = (units / (UNIT + ".d") / "cloudmeta.conf").read_text()
-    assert "ExecStart=%s -I /usr/local/lib/cloudmeta-imds/lifecycle-agent.py /etc/cloudmeta/lifecycle/%%i.json" % (
+    assert "ExecStart=%s -I /usr/local/lib/cloudmeta-imds/cloudmeta-lifecycle.pyz /etc/cloudmeta/lifecycle/%%i.json" % (
         sys.executable) in unit
     for line in ("Wants=network-online.target", "After=network-online.target", "Restart=on-failure",
                  "KillMode=mixed", "KillSignal=SIGTERM", "ProtectSystem=strict", "NoNewPrivileges=yes"):
