@@ -11,7 +11,7 @@ short_description: Write or remove one Prometheus file-based service discovery f
 version_added: 1.1.0
 description:
   - Writes one Prometheus L(file-based service discovery,https://prometheus.io/docs/prometheus/latest/configuration/configuration/#file_sd_config)
-    file holding target groups, or removes it. Made for an instance that registers itself: one file per service and
+    file holding target groups, or removes it. Made for an instance that registers itself, with one file per service and
     instance, so any number of instances can register into one shared directory at the same time.
   - The new text goes to a hidden temporary file in the same directory, is flushed to disk, gets its mode and owner,
     and is renamed over the file, so Prometheus reads the old file or the new one, never a part of either.
@@ -41,8 +41,8 @@ options:
   targets:
     description:
       - The C(host:port) targets of the one target group the file holds, for example V(["10.0.1.25:9100"]).
-      - With O(labels), written as C([{"labels": ..., "targets": ...}]) with sorted keys and two spaces of indent,
-        as C([{...}] | to_nice_json(indent=2)) would write it.
+      - The file then holds this one target group, with O(labels), as JSON with sorted keys, two spaces of indent
+        and a final newline, just as C([group] | to_nice_json(indent=2)) followed by a newline writes it.
       - One of O(targets) and O(content) is required with O(state=present).
     type: list
     elements: str

@@ -36,6 +36,8 @@ GROUP_KEYS = ('targets', 'labels')
 # A target is host:port text; whitespace or a control character in it is a
 # metadata or templating accident, never an address.
 BAD_TARGET = re.compile(r'[\s\x00-\x1f\x7f]')
+# A file name built from metadata served as "i-0123456789abcdef0\n" is refused.
+CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 
 
 class FileSdError(Exception):
@@ -125,7 +127,7 @@ def check_content(content):
 
 def check_path(path):
     """PATH, or FileSdError unless it is the absolute path of a file."""
-    if not isinstance(path, str) or not os.path.isabs(path) or path.endswith('/') or '\x00' in path:
+    if not isinstance(path, str) or not os.path.isabs(path) or path.endswith('/') or CONTROL.search(path):
         raise FileSdError('path must be the absolute path of a file, such as '
                           '/etc/prometheus/file_sd/node-i-0123456789abcdef0.json; got %s.' % _show(path))
     return path

@@ -212,7 +212,8 @@ def test_a_directory_at_the_path_is_refused(tmp_path):
             file_sd.apply(params(tmp_path / 'node.json', state=state))
 
 
-@pytest.mark.parametrize('path', ['relative/node.json', '/srv/file_sd/', '', None])
+@pytest.mark.parametrize('path', ['relative/node.json', '/srv/file_sd/', '', None,
+                                  '/srv/file_sd/node-i-0123456789abcdef0\n.json'])
 def test_the_path_must_be_absolute(path):
     with pytest.raises(file_sd.FileSdError, match='path must be the absolute path of a file, such as '
                                                   '/etc/prometheus/file_sd/node-i-0123456789abcdef0.json; got '):
