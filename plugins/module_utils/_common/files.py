@@ -16,10 +16,11 @@ import os
 import tempfile
 
 
-def replace_file(path, text, mode=0o600):
-    """Write TEXT to a new file beside PATH, flush it to disk, give it MODE and rename it over PATH.
+def replace_file(path, text, mode=0o600, uid=-1, gid=-1):
+    """Write TEXT to a new file beside PATH, flush it to disk, give it MODE (and UID, GID) and rename it over PATH.
 
-    On any failure the temporary file is removed and PATH is left as it was.
+    UID and GID -1 leave the new file to the user that writes it. On any
+    failure the temporary file is removed and PATH is left as it was.
     """
     handle, temporary = tempfile.mkstemp(prefix='.%s-' % os.path.basename(path),
                                          dir=os.path.dirname(os.path.abspath(path)))
@@ -28,6 +29,9 @@ def replace_file(path, text, mode=0o600):
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        if uid != -1 or gid != -1:
+            os.chown(temporary, uid, gid)
+        # After chown, which may clear the set-user and set-group ID bits.
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

@@ -11,10 +11,9 @@ Each adapter has register(deadline) and deregister(deadline), which return a
 short text of what was done, and raise BackendError for anything the backend
 refused or could not do (the agent retries until the deadline); the etcd
 adapter also has keepalive(deadline). No backend logic lives here: it is the
-code the collection's modules run (elbv2_target, cloudmap_instance,
-haproxy_runtime_server, etcd_keys), called with the deadline as its bound.
-file_sd has no module: the role writes one file, and the adapter writes the
-same bytes (handed over in the configuration) or removes the file.
+code the collection's modules run (file_sd_target, elbv2_target,
+cloudmap_instance, haproxy_runtime_server, etcd_keys), called with the
+deadline as its bound (file_sd, on the local disk, needs none).
 
 Standard library only, except that the AWS adapters import boto3 (through
 _aws/calls.py). Each adapter imports its backend's code when it is built, so
@@ -23,12 +22,8 @@ the agent holds in memory only the one it uses (and no boto3 without AWS).
 
 from __future__ import annotations
 
-import grp
-import os
-import pwd
 import time
 
-from .._common.files import replace_file
 from .agent import BackendError
 
 # Left for the HAProxy commands after the drain: maint, shutdown sessions and
@@ -42,41 +37,38 @@ def build(settings):
 
 
 class FileSd:
-    """One Prometheus file_sd file: written atomically (readers see the old file or the new) and removed."""
+    """One Prometheus file_sd file: the role's text written (atomically) and removed by the file_sd_target module's code."""
 
     def __init__(self, settings):
+        from .._registration import file_sd  # pylint: disable=import-outside-toplevel
+
+        self.file_sd = file_sd
+        self.params = dict((name, settings[name]) for name in ('path', 'content', 'mode', 'owner', 'group'))
+        # The role creates the directory; the agent never does (a missing one may be an unmounted share).
+        self.params['directory_mode'] = None
         self.path = settings['path']
-        self.content = settings['content']
-        self.mode = int(settings['mode'], 8)
-        self.owner, self.group = settings['owner'], settings['group']
+
+    def _apply(self, state):
+        try:
+            return self.file_sd.apply(dict(self.params, state=state))[0]
+        except self.file_sd.MissingDirectoryError as exc:
+            raise BackendError('The file_sd directory %s does not exist (the role creates it; is it mounted?).'
+                               % exc.directory) from None
+        except self.file_sd.FileSdError as exc:
+            raise BackendError(exc.message) from None
 
     def register(self, deadline):
-        try:
-            with open(self.path, encoding='utf-8') as handle:
-                if handle.read() == self.content:
-                    return 'already registered in %s' % self.path
-        except (OSError, UnicodeDecodeError):
-            pass
-        if not os.path.isdir(os.path.dirname(self.path)):
-            raise BackendError('The file_sd directory %s does not exist (the role creates it; is it mounted?).'
-                               % os.path.dirname(self.path))
-        try:
-            replace_file(self.path, self.content, mode=self.mode)
-            if self.owner is not None or self.group is not None:
-                os.chown(self.path, pwd.getpwnam(self.owner).pw_uid if self.owner else -1,
-                         grp.getgrnam(self.group).gr_gid if self.group else -1)
-        except (OSError, KeyError) as exc:
-            raise BackendError('Cannot write %s: %s' % (self.path, exc)) from None
-        return 'wrote %s' % self.path
+        result = self._apply('present')
+        if result['written']:
+            return 'wrote %s' % self.path
+        if result['changed']:
+            return 'set the mode or owner of %s' % self.path
+        return 'already registered in %s' % self.path
 
     def deregister(self, deadline):
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            return '%s was already gone' % self.path
-        except OSError as exc:
-            raise BackendError('Cannot remove %s: %s' % (self.path, exc.strerror or exc)) from None
-        return 'removed %s' % self.path
+        if self._apply('absent')['changed']:
+            return 'removed %s' % self.path
+        return '%s was already gone' % self.path
 
 
 class _Aws:

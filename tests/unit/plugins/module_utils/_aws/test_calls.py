@@ -14,7 +14,7 @@ MODULE_UTILS = os.path.join(REPO_ROOT, 'plugins', 'module_utils')
 
 
 @pytest.mark.parametrize('path', ['_aws/calls.py', '_registration/elbv2.py', '_registration/cloudmap.py',
-                                  '_registration/haproxy.py', '_registration/etcd.py'])
+                                  '_registration/haproxy.py', '_registration/etcd.py', '_registration/file_sd.py'])
 def test_backend_code_has_no_ansible_import(path):
     # Programs on the instance use these files outside Ansible.
     with open(os.path.join(MODULE_UTILS, path), encoding='utf-8') as handle:
