@@ -81,6 +81,7 @@ def test_transport_knows_only_the_errors():
 
 def test_the_client_does_not_reach_up_to_the_option_adapter_or_the_shaping():
     assert collection_imports(os.path.join(IMDS, "client.py")) == {
+        "module_utils._common.backoff",
         "module_utils._common.deadline",
         "module_utils._imds.errors",
         "module_utils._imds.paths",
