@@ -10,7 +10,7 @@
 The register_instance role writes this file (JSON, mode 0600: it may hold the
 etcd password) and the agent reads it at start:
 
-    python3 -I LIB_DIR/lifecycle-agent.py CONFIG.json
+    python3 -I LIB_DIR/cloudmeta-lifecycle.pyz CONFIG.json
 
 Every key below is accepted and no other (an unknown key is an error naming
 it, so a typo never silently falls back to a default). "null" means "not set";

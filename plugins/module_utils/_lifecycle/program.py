@@ -7,9 +7,9 @@
 
 """The lifecycle agent program: the configuration, IMDS, a backend and the clock wired to Agent.
 
-roles/register_instance/files/lifecycle-agent.py calls main(); it is here so
-that the program the role installs is only the few lines that find this
-package. Exit status: 0 after a stop request (SIGTERM or SIGINT), having
+roles/register_instance/files/lifecycle-agent.py, the __main__.py of the
+archive the role installs, calls main(); it is here so that the program is
+only the few lines that call it. Exit status: 0 after a stop request (SIGTERM or SIGINT), having
 deregistered within stop_budget; 2 when the configuration or the backend
 settings cannot be used (systemd should not restart it: the unit sets
 RestartPreventExitStatus=2); anything else is a crash, worth a restart.
