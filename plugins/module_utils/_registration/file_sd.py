@@ -168,32 +168,26 @@ def file_mode(value, what, current=None, is_directory=False, symbolic=None):
 
 def user_id(owner):
     """The user ID of OWNER (a name, or a number as text), or -1 for None."""
-    if owner is None:
-        return -1
-    try:
-        return int(owner)
-    except ValueError:
-        pass
-    try:
-        return pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise FileSdError('owner %s is not a user on this host; create the user first or give another one.'
-                          % _show(owner)) from None
+    return _account_id(owner, 'owner', 'user', lambda name: pwd.getpwnam(name).pw_uid)
 
 
 def group_id(group):
     """The group ID of GROUP (a name, or a number as text), or -1 for None."""
-    if group is None:
+    return _account_id(group, 'group', 'group', lambda name: grp.getgrnam(name).gr_gid)
+
+
+def _account_id(value, option, kind, lookup):
+    if value is None:
         return -1
     try:
-        return int(group)
+        return int(value)
     except ValueError:
         pass
     try:
-        return grp.getgrnam(group).gr_gid
+        return lookup(value)
     except KeyError:
-        raise FileSdError('group %s is not a group on this host; create the group first or give another one.'
-                          % _show(group)) from None
+        raise FileSdError('%s %s is not a %s on this host; create the %s first or give another one.'
+                          % (option, _show(value), kind, kind)) from None
 
 
 class Found:
