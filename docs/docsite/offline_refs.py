@@ -18,8 +18,13 @@ import re
 from docutils import nodes
 
 ANSIBLE_DOCS = 'https://docs.ansible.com/ansible/latest/'
-OTHER_PLUGIN = re.compile(r'^ansible_collections\.(?!cloudmeta\.imds\.)(\w+)\.(\w+)\.(\w+)_(\w+)$')
+# A plugin's page, or one of its options on it (..._module__parameter-src).
+OTHER_PLUGIN = re.compile(r'^ansible_collections\.(?!cloudmeta\.imds\.)(\w+)\.(\w+)\.(\w+?)_'
+                          r'(module|lookup|filter|test|callback|connection|inventory|become|cache|vars|strategy|shell)'
+                          r'(?:__([\w-]+))?$')
 APPENDICES = {
+    # antsibull-docs notes "This module has a corresponding action plugin" with this label.
+    'action_plugins': 'plugins/action.html',
     'common_return_values': 'reference_appendices/common_return_values.html',
     'ansible_configuration_settings': 'reference_appendices/config.html',
 }
@@ -33,8 +38,9 @@ def _url(node):
         return None
     match = OTHER_PLUGIN.match(target)
     if match:
-        namespace, collection, plugin, kind = match.groups()
-        return '%scollections/%s/%s/%s_%s.html' % (ANSIBLE_DOCS, namespace, collection, plugin, kind)
+        namespace, collection, plugin, kind, anchor = match.groups()
+        page = '%scollections/%s/%s/%s_%s.html' % (ANSIBLE_DOCS, namespace, collection, plugin, kind)
+        return page + ('#' + anchor if anchor else '')
     if target in APPENDICES:
         return ANSIBLE_DOCS + APPENDICES[target]
     return None
