@@ -28,10 +28,9 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-# The same syntax checks as roles/register_instance/vars/main.yml, which
-# tasks/validate.yml applies to the settings before any metadata request;
-# these apply them to what metadata served. \Z (not $) so that a final
-# newline cannot slip past a pattern.
+# Address syntax, also applied to the role's settings before any metadata
+# request (_registration_settings.py). \Z (not $) so that a final newline
+# cannot slip past a pattern.
 IPV4 = re.compile(r'((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\Z')
 IPV6 = re.compile(r'(?=.*:.*:)[0-9A-Fa-f:.]{2,45}\Z')
 INSTANCE_ID = re.compile(r'i-[0-9a-f]{8,32}\Z')

@@ -2,7 +2,7 @@
 
 ansible-playbook renders templates/cloudmeta-lifecycle@.service.j2 and
 templates/cloudmeta-lifecycle-registration.conf.j2 with the role's defaults
-and vars (as tasks/lifecycle.yml does) into a temporary unit directory, and
+and vars (as tasks/lifecycle_install.yml does) into a temporary unit directory, and
 `systemd-analyze verify` loads the unit with its drop-in from there
 (SYSTEMD_UNIT_PATH). systemd-analyze reports an unknown key or a bad value as
 a message on stderr while still exiting 0, so the test also requires it to say
