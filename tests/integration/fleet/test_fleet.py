@@ -1,9 +1,10 @@
 """A small fleet registering with every backend at once, then leaving at once (tests/utils/fleet.py).
 
-Four instances in two subnets and two zones, each with its own IMDS
-emulator, run the bootstrap playbook concurrently against one moto_server
-(behind throttling proxies that throttle nothing here), one HAProxy (dynamic
-servers and slots), one etcd and one file_sd directory. `make bench-fleet`
+Three instances in two subnets and two zones (fleet.py alternates them
+between the two, so three span both), each with its own IMDS emulator, run
+the bootstrap playbook concurrently against one moto_server (behind
+throttling proxies that throttle nothing here), one HAProxy (dynamic servers
+and slots), one etcd and one file_sd directory. `make bench-fleet`
 runs the same with 50 instances.
 """
 import os
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
 import fleet  # noqa: E402
 
-SIZE = 4
+SIZE = 3
 
 
 @pytest.fixture(scope='module')

@@ -94,19 +94,34 @@ def test_concurrent_claims_take_distinct_slots_and_concurrent_releases_free_them
 
 
 def test_claims_and_releases_at_the_same_time(lb):
-    """Half the fleet leaves while the other half arrives: arrivals may only take the slots being freed."""
+    """Half the slots are held by leavers while as many hosts arrive: they claim and release at the same time.
+
+    The arrivals are no more than the slots free before the race, so whatever the order of claims and releases
+    an arrival always finds a free slot (a full backend fails fast by design; that is the next test). The free
+    slots they contend for include the ones the leavers give back during the race.
+    """
     leaving = addresses(CLAIMERS // 2)
-    arriving = addresses(CLAIMERS, offset=CLAIMERS)
-    assert all(answer[0] == 'ok' for answer in race(lb, [(address, 'present') for address in leaving]).values())
+    arriving = addresses(CLAIMERS - CLAIMERS // 2, offset=CLAIMERS)
+    claimed = race(lb, [(address, 'present') for address in leaving])
+    assert all(answer[0] == 'ok' for answer in claimed.values()), claimed
+    leavers_slots = {answer[1] for answer in claimed.values()}
+    assert len(leavers_slots) == len(leaving)
 
     answers = race(lb, [(address, 'absent') for address in leaving] + [(address, 'present') for address in arriving])
 
     failures = {address: answer for address, answer in answers.items() if answer[0] != 'ok'}
     assert not failures, failures
+    arrivals_slots = [answers[address][1] for address in arriving]
+    assert len(set(arrivals_slots)) == len(arriving), 'two arrivals report the same slot: %s' % sorted(arrivals_slots)
     state = lb.servers('slots')
+    for address in arriving:
+        assert state[answers[address][1]]['address'] == address, (address, answers[address], state)
     held = sorted(server['address'] for server in state.values() if server['address'] != '0.0.0.0')
     assert held == sorted(arriving), 'lost, duplicated or left behind: %s' % held
     assert all(not server['admin'] & 0x23 for server in state.values() if server['address'] != '0.0.0.0')
+    # Each release freed its slot: a leaver's slot is free again unless an arrival took it during the race.
+    for slot in leavers_slots - set(arrivals_slots):
+        assert state[slot]['address'] == '0.0.0.0' and state[slot]['admin'] & 0x01, (slot, state[slot])
 
 
 def test_a_full_backend_refuses_the_extra_claimers_and_loses_none(lb):

@@ -25,22 +25,32 @@ import imds_emulator  # noqa: E402
 
 ROLE = "cloudmeta.imds.register_instance"
 RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# What a play found out, printed by a debug task (controller side: no module run) as MARKER + JSON.
+MARKER = "FILE-SD-TEST-RESULT "
+# The emulator's request log, read from the controller (the play runs on localhost in the namespace).
+IMDS_LOG = ("lookup('ansible.builtin.url', 'http://169.254.169.254/_emulator/requests', use_proxy=False, "
+            "split_lines=False) | from_json")
 
 
-def role_playbook(tmp_path, discovered_out=None):
-    """A playbook that runs the role and saves register_instance_discovered."""
+def print_task(name, expression):
+    """A debug task printing the Jinja EXPRESSION as JSON after MARKER, for marked() to read."""
+    return {"name": name, "ansible.builtin.debug": {"msg": "%s{{ %s | to_json }}" % (MARKER, expression)}}
+
+
+def marked(output):
+    """The value the play's print_task printed, or None when it printed none (the play failed before)."""
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith('"msg": "%s' % MARKER):
+            return json.loads(json.loads("{%s}" % stripped)["msg"][len(MARKER):])
+    return None
+
+
+def role_playbook(tmp_path, print_discovered=False):
+    """A playbook that runs the role and prints register_instance_discovered (see marked)."""
     tasks = [{"name": "Run the role", "ansible.builtin.include_role": {"name": ROLE}}]
-    if discovered_out:
-        tasks.append({
-            "name": "Save what the role discovered",
-            "ansible.builtin.copy": {
-                "content": "{{ register_instance_discovered | to_json }}",
-                "dest": str(discovered_out),
-                "mode": "0600",
-            },
-            "check_mode": False,
-            "changed_when": False,
-        })
+    if print_discovered:
+        tasks.append(print_task("Print what the role discovered", "register_instance_discovered"))
     path = tmp_path / "play.yml"
     path.write_text(json.dumps([{"name": "Role under test", "hosts": "localhost", "gather_facts": False,
                                  "tasks": tasks}]))
@@ -97,13 +107,9 @@ def register(run_playbook, tmp_path, sd_dir):
         variables = dict(register_instance_service_name="node", register_instance_port=9100,
                          register_instance_file_sd_dir=str(sd_dir))
         variables.update(role_vars)
-        out = tmp_path / "discovered.json"
-        if out.exists():
-            out.unlink()
-        result = run_playbook(role_playbook(tmp_path, out), emulator_args=_emulator,
+        result = run_playbook(role_playbook(tmp_path, print_discovered=True), emulator_args=_emulator,
                               args=extra_vars(tmp_path, **variables) + tuple(_args))
-        discovered = json.loads(out.read_text()) if out.exists() else None
-        return result, discovered
+        return result, marked(result.stdout)
 
     return _register
 
@@ -158,8 +164,7 @@ class Lifecycle(object):
         variables = dict(register_instance_service_name="node", register_instance_port=9100,
                          register_instance_file_sd_dir=str(self.sd_dir), register_instance_labels=self.LABELS)
         variables.update(role_vars)
-        out = self.tmp_path / ("%s.discovered.json" % name)
-        result = _run_playbook(role_playbook(self.tmp_path, out), args=extra_vars(
+        result = _run_playbook(role_playbook(self.tmp_path, print_discovered=True), args=extra_vars(
             self.tmp_path, name="%s.vars.json" % name, **variables) + tuple(args))
         files = None
         if self.sd_dir.exists():
@@ -167,8 +172,7 @@ class Lifecycle(object):
             for entry in sorted(os.listdir(self.sd_dir)):
                 path = self.sd_dir / entry
                 files[entry] = (path.read_text(), stat.S_IMODE(path.stat().st_mode))
-        discovered = json.loads(out.read_text()) if out.exists() else None
-        return result, discovered, files
+        return result, marked(result.stdout), files
 
 
 @pytest.fixture(scope="module")
@@ -410,49 +414,53 @@ def test_identifiers_served_with_a_trailing_newline_are_refused_or_stripped(run_
         assert groups[0]["labels"]["instance_id"] == "i-0123456789abcdef0"
 
 
-def run_role_after_full_facts(run_playbook, tmp_path, **role_vars):
-    """Gather every fact, then run the role; return the IMDS requests the role made and the tags after it."""
-    out = tmp_path / "after.json"
+@pytest.fixture(scope="module")
+def role_after_full_facts(tmp_path_factory):
+    """One play: gather every fact, run the role, then run it again with register_instance_use_gathered_facts false.
+
+    Returns the IMDS requests each role run made (the emulator's log, read before and after it) and the EC2 tags
+    in the facts after the first.
+    """
+    tmp_path = tmp_path_factory.mktemp("facts-then-role")
     play = [{
         "name": "Facts, then the role",
         "hosts": "localhost",
         "gather_facts": False,
         "tasks": [
             {"name": "Gather everything", "cloudmeta.imds.metadata_facts": {"gather_subset": ["all"]}},
-            {"name": "Forget the emulator's request log", "ansible.builtin.uri": {
-                "url": "http://169.254.169.254/_emulator/reset", "method": "POST", "use_proxy": False}},
+            {"name": "Count the requests so far", "ansible.builtin.set_fact": {
+                "imds_seen": "{{ (%s)['count'] }}" % IMDS_LOG}},
             {"name": "Register", "ansible.builtin.include_role": {"name": ROLE}},
-            {"name": "Read the emulator's request log", "ansible.builtin.uri": {
-                "url": "http://169.254.169.254/_emulator/requests", "return_content": True, "use_proxy": False},
-             "register": "log"},
-            {"name": "Save", "ansible.builtin.copy": {
-                "content": "{{ {'requests': log.json['requests'] | map(attribute='path') | list,"
-                           " 'tags': ansible_facts['ec2']['tags']} | to_json }}",
-                "dest": str(out), "mode": "0600"}},
+            {"name": "Keep the role's requests and the tags after it", "ansible.builtin.set_fact": {
+                "reused": "{{ ((%s)['requests'] | map(attribute='path') | list)[imds_seen | int:] }}" % IMDS_LOG,
+                "tags": "{{ ansible_facts['ec2']['tags'] }}"}},
+            {"name": "Count the requests again", "ansible.builtin.set_fact": {
+                "imds_seen": "{{ (%s)['count'] }}" % IMDS_LOG}},
+            {"name": "Register, reading IMDS again", "ansible.builtin.include_role": {"name": ROLE},
+             "vars": {"register_instance_use_gathered_facts": False}},
+            {"name": "Keep the second run's requests", "ansible.builtin.set_fact": {
+                "read_again": "{{ ((%s)['requests'] | map(attribute='path') | list)[imds_seen | int:] }}" % IMDS_LOG}},
+            print_task("Print both", "{'reused': reused, 'tags': tags, 'read_again': read_again}"),
         ],
     }]
     playbook = tmp_path / "facts-then-role.yml"
     playbook.write_text(json.dumps(play))
-    result = run_playbook(str(playbook), args=extra_vars(tmp_path, **role_vars))
+    result = _run_playbook(str(playbook), args=extra_vars(
+        tmp_path, register_instance_service_name="node", register_instance_port=9100,
+        register_instance_file_sd_dir=str(tmp_path / "file_sd")))
     assert result.returncode == 0, result.stdout
-    after = json.loads(out.read_text())
-    return after["requests"], after["tags"]
+    return marked(result.stdout)
 
 
-def test_reuses_facts_gathered_earlier_in_the_play(run_playbook, tmp_path, sd_dir):
+def test_reuses_facts_gathered_earlier_in_the_play(role_after_full_facts):
     """A full metadata_facts run before the role is neither repeated nor replaced."""
-    paths, tags = run_role_after_full_facts(
-        run_playbook, tmp_path, register_instance_service_name="node", register_instance_port=9100,
-        register_instance_file_sd_dir=str(sd_dir))
-    assert paths == []
-    assert tags == imds_emulator.builtin_instance()["meta-data"]["tags"]["instance"]
+    assert role_after_full_facts["reused"] == []
+    assert role_after_full_facts["tags"] == imds_emulator.builtin_instance()["meta-data"]["tags"]["instance"]
 
 
-def test_reading_imds_again_when_asked(run_playbook, tmp_path, sd_dir):
-    """register_instance_use_gathered_facts: false sends the small subset read."""
-    paths = run_role_after_full_facts(
-        run_playbook, tmp_path, register_instance_service_name="node", register_instance_port=9100,
-        register_instance_file_sd_dir=str(sd_dir), register_instance_use_gathered_facts=False)[0]
+def test_reading_imds_again_when_asked(role_after_full_facts):
+    """register_instance_use_gathered_facts: false sends the small subset read (even after a full gather)."""
+    paths = role_after_full_facts["read_again"]
     assert any(p.endswith("/placement/availability-zone-id") for p in paths), paths
     assert not any("/tags/" in p or "user-data" in p or "/iam/" in p for p in paths), paths
 
@@ -508,7 +516,6 @@ VALIDATING_ACTIONS = ("ansible.builtin.assert", "ansible.builtin.validate_argume
 
 def test_invalid_settings_fail_before_any_metadata_request(run_playbook, tmp_path, sd_dir):
     """All cases in one playbook run: each in a block whose rescue records the message."""
-    out = tmp_path / "outcomes.json"
     base = dict(register_instance_service_name="node", register_instance_port=9100,
                 register_instance_file_sd_dir=str(sd_dir))
     tasks = [{"name": "Start with no outcomes", "ansible.builtin.set_fact": {"outcomes": []}}]
@@ -525,14 +532,13 @@ def test_invalid_settings_fail_before_any_metadata_request(run_playbook, tmp_pat
                     "outcomes": "{{ outcomes + [{'msg': ansible_failed_result.msg, 'action': ansible_failed_task.action}] }}"}},
             ],
         })
-    tasks.append({"name": "Save", "ansible.builtin.copy": {
-        "content": "{{ outcomes | to_json }}", "dest": str(out), "mode": "0600"}})
+    tasks.append(print_task("Print the outcomes", "outcomes"))
     playbook = tmp_path / "invalid.yml"
     playbook.write_text(json.dumps([{"name": "Invalid settings", "hosts": "localhost", "gather_facts": False,
                                      "tasks": tasks}]))
     result = run_playbook(str(playbook), emulator_args=("--http-endpoint", "disabled"))
     assert result.returncode == 0, result.stdout
-    outcomes = json.loads(out.read_text())
+    outcomes = marked(result.stdout)
     assert len(outcomes) == len(INVALID)
     for (overrides, message), outcome in zip(INVALID, outcomes):
         assert outcome != "passed", overrides
