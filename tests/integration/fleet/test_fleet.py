@@ -1,11 +1,14 @@
 """A small fleet registering with every backend at once, then leaving at once (tests/utils/fleet.py).
 
-Three instances in two subnets and two zones (fleet.py alternates them
-between the two, so three span both), each with its own IMDS emulator, run
-the bootstrap playbook concurrently against one moto_server (behind
-throttling proxies that throttle nothing here), one HAProxy (dynamic servers
-and slots), one etcd and one file_sd directory. `make bench-fleet`
-runs the same with 50 instances.
+Two instances, one in each of two subnets and zones (fleet.py alternates
+them), each with its own IMDS emulator, run the bootstrap playbook
+concurrently against one moto_server (behind throttling proxies that
+throttle nothing here), one HAProxy (dynamic servers and slots), one etcd
+and one file_sd directory: the smallest fleet in which every backend sees
+two instances register and leave at the same time. Races of many more
+writers are tested per backend (test_haproxy_slot_claims.py: 24 hosts for
+the slots; test_file_sd.py: concurrent runs into one directory), and
+`make bench-fleet` runs this with 50 instances.
 """
 import os
 import sys
@@ -18,7 +21,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'utils'))
 
 import fleet  # noqa: E402
 
-SIZE = 3
+SIZE = 2
 
 
 @pytest.fixture(scope='module')

@@ -12,6 +12,7 @@ never wrong.
 """
 import json
 import os
+import re
 import stat
 import sys
 
@@ -215,5 +216,8 @@ def test_state_absent_stops_the_agent_which_deregisters_and_the_switch_turns_it_
     text = log.read_text()
     assert text.count("deregister (stop requested): done") == 2, text
     assert auto["snapshot"]["services"] == {UNIT: False}
+    # With auto and no systemd no agent can have run, so the role does not even look for one.
+    assert re.search(r"Look for an agent of this registration to remove\] \*+\nskipping: ", auto["output"]), auto["output"]
+    assert re.search(r"Look for an agent of this registration to remove\] \*+\nok: ", off_again["output"])
     assert (tmp_path / "sd" / SD_FILE).exists()
     assert not (tmp_path / "lifecycle" / "web.json").exists()
