@@ -108,7 +108,10 @@ def test_writes_the_skydns_record_and_metadata_idempotently_and_deletes_them(tmp
     assert recap(gone)[1:] == (0, 0), gone["output"]
 
 
-LEASE_TTL = 6
+# Long enough for the rest of the role run (installing and starting the agent,
+# which renews the lease from then on) on a busy machine; the role's lease
+# expiring before the agent starts would empty the keys the test reads.
+LEASE_TTL = 30
 
 
 def lease_setup(tmp_path):
