@@ -229,11 +229,16 @@ class Etcd:
             found = self.etcd.find(self.client, self.keys, self.ttl)
             if found.registered:
                 self.lease = found.live_lease
-                return '%d key(s) already registered%s' % (len(self.keys), self._on_lease())
+                return True, '%d key(s) already registered%s' % (len(self.keys), self._on_lease())
             self.lease, _revoked = self.etcd.register(self.client, self.keys, self.ttl, found)
-            return 'wrote %d key(s)%s' % (len(self.keys), self._on_lease())
-        outcome = self._run(deadline, action)
-        self._renewed()
+            return False, 'wrote %d key(s)%s' % (len(self.keys), self._on_lease())
+        found_registered, outcome = self._run(deadline, action)
+        if found_registered and self.ttl:
+            # A lease found live was granted before this start (by the role, which starts the agent at the end of
+            # its run, or by the agent before a restart) and may be near its end: renew it on the first tick.
+            self.renew_at = 0.0
+        else:
+            self._renewed()
         return outcome
 
     def keepalive(self, deadline):

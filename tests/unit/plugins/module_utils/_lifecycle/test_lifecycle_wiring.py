@@ -120,3 +120,56 @@ def test_heartbeats_are_sent_while_deregistering_on_terminated_then_the_hook_com
     assert 'heartbeat: heartbeat sent' in lines
     assert json.load(open(str(tmp_path / 'state.json'), encoding='utf-8'))['done']['lifecycle:Terminated'][
         'outcome'] == 'deregistered; lifecycle hook completed'
+
+
+class FakeEtcd:
+    """The _registration/etcd.py calls the etcd adapter makes, with what each answered; no server."""
+
+    def __init__(self, registered):
+        self.registered = registered
+        self.calls = []
+
+    def find(self, _client, _keys, _ttl):
+        self.calls.append('find')
+        return type('Found', (), {'registered': self.registered, 'live_lease': '7' if self.registered else None})()
+
+    def register(self, _client, _keys, _ttl, _found):
+        self.calls.append('register')
+        return '8', []
+
+    def keep_alive(self, _client, _keys, _ttl, lease):
+        self.calls.append('keep_alive %s' % lease)
+        return 'renewed', lease
+
+
+def etcd_adapter(fake, now):
+    adapter = backends.Etcd({'type': 'etcd', 'url': 'http://127.0.0.1:2379', 'keys': {'/a': 'x'}, 'lease_ttl': 30,
+                             'timeout': 2}, clock=lambda: now[0])
+    adapter.etcd = fake
+    return adapter
+
+
+def test_etcd_a_lease_found_at_start_is_renewed_on_the_first_tick():
+    # The role granted it before it started the agent, maybe most of a TTL ago: waiting a third of a TTL could lose it.
+    now, fake = [100.0], FakeEtcd(registered=True)
+    adapter = etcd_adapter(fake, now)
+    assert adapter.register(Deadline(5)) == '1 key(s) already registered on lease 7 (30 s)'
+    assert adapter.keepalive(Deadline(5)) is None
+    assert fake.calls == ['find', 'keep_alive 7']
+    now[0] += 9.9
+    adapter.keepalive(Deadline(5))
+    assert fake.calls == ['find', 'keep_alive 7'], 'then every third of the TTL'
+    now[0] += 0.2
+    adapter.keepalive(Deadline(5))
+    assert fake.calls[-1] == 'keep_alive 7'
+
+
+def test_etcd_a_lease_the_agent_granted_is_renewed_a_third_of_its_ttl_later():
+    now, fake = [100.0], FakeEtcd(registered=False)
+    adapter = etcd_adapter(fake, now)
+    assert adapter.register(Deadline(5)) == 'wrote 1 key(s) on lease 8 (30 s)'
+    adapter.keepalive(Deadline(5))
+    assert fake.calls == ['find', 'register']
+    now[0] += 10.1
+    adapter.keepalive(Deadline(5))
+    assert fake.calls == ['find', 'register', 'keep_alive 8']
