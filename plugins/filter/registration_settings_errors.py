@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+# The settings it shares with the registration_target filter are documented in
+# both: a doc fragment can add options, not suboptions of one, and each filter
+# takes only the settings it reads.
 DOCUMENTATION = r'''
 ---
 name: registration_settings_errors

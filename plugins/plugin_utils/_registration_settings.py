@@ -22,9 +22,9 @@ import json
 import numbers
 import re
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.cloudmeta.imds.plugins.plugin_utils._registration_target import FILE_SD_OWN_LABELS, IPV4, IPV6
+from ansible_collections.cloudmeta.imds.plugins.plugin_utils._registration_target import (
+    FILE_SD_OWN_LABELS, IPV4, IPV6, SETTINGS as TARGET_SETTINGS, merged_settings,
+)
 
 # \Z (not $) so that a final newline cannot slip past a pattern.
 SERVICE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')
@@ -40,29 +40,25 @@ ETCD_URL = re.compile(r'https?://[^/\s]+\S*\Z')
 LIFECYCLE_SWITCHES = ('auto', 'true', 'false')
 
 # The settings the rules read (role variable names without the
-# register_instance_ prefix) and their defaults (defaults/main.yml).
-SETTINGS = {
-    'backend': 'file_sd',
-    'state': 'present',
-    'service_name': None,
-    'port': None,
-    'labels': {},
-    'address': None,
-    'interface_device': None,
-    'interface_mac': None,
-    'file_sd_dir': '/etc/prometheus/file_sd',
-    'elbv2_target_group_arn': None,
-    'cloudmap_service_id': None,
-    'haproxy_socket': None,
-    'haproxy_backend': None,
-    'etcd_url': None,
-    'lifecycle_agent': 'auto',
-}
+# register_instance_ prefix) and their defaults (defaults/main.yml); those
+# the registration_target filter reads too take its defaults.
+SETTINGS = dict(
+    dict((name, TARGET_SETTINGS[name]) for name in (
+        'service_name', 'port', 'labels', 'address', 'interface_device', 'interface_mac', 'file_sd_dir')),
+    backend='file_sd',
+    state='present',
+    elbv2_target_group_arn=None,
+    cloudmap_service_id=None,
+    haproxy_socket='/run/haproxy/admin.sock',
+    haproxy_backend=None,
+    etcd_url=None,
+    lifecycle_agent='auto',
+)
 
 
 def registration_settings_errors(settings):
     """The messages of every rule the role's settings break, in the order of the role's documentation; [] when none."""
-    settings = _settings(settings)
+    settings = merged_settings(settings, SETTINGS, 'registration_settings_errors')
     errors = _core_errors(settings)
     errors.extend(BACKEND_RULES.get(settings['backend'], _no_errors)(settings))
     switch = lifecycle_switch(settings['lifecycle_agent'])
@@ -122,20 +118,24 @@ def _file_sd_errors(settings):
     return errors
 
 
-def _elbv2_errors(settings):
-    arn = settings['elbv2_target_group_arn']
-    if _matches(ELBV2_TARGET_GROUP_ARN, arn):
-        return []
-    return ['The elbv2 backend needs register_instance_elbv2_target_group_arn, the ARN of a target group'
-            ' (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID); got %s.' % _json(arn)]
+# The backends whose one required setting has a syntax: the setting, its
+# pattern, and the message (%s is the value it got, as JSON).
+REQUIRED = {
+    'elbv2': ('elbv2_target_group_arn', ELBV2_TARGET_GROUP_ARN,
+              'The elbv2 backend needs register_instance_elbv2_target_group_arn, the ARN of a target group'
+              ' (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID); got %s.'),
+    'cloudmap': ('cloudmap_service_id', CLOUDMAP_SERVICE_ID,
+                 'The cloudmap backend needs register_instance_cloudmap_service_id, the ID of a Cloud Map service'
+                 ' (srv-...); got %s.'),
+    'etcd': ('etcd_url', ETCD_URL,
+             'The etcd backend needs register_instance_etcd_url, the http:// or https:// URL of the etcd v3 gateway;'
+             ' got %s.'),
+}
 
 
-def _cloudmap_errors(settings):
-    service_id = settings['cloudmap_service_id']
-    if _matches(CLOUDMAP_SERVICE_ID, service_id):
-        return []
-    return ['The cloudmap backend needs register_instance_cloudmap_service_id, the ID of a Cloud Map service'
-            ' (srv-...); got %s.' % _json(service_id)]
+def _required_errors(settings):
+    name, pattern, message = REQUIRED[settings['backend']]
+    return [] if _matches(pattern, settings[name]) else [message % _json(settings[name])]
 
 
 def _haproxy_errors(settings):
@@ -147,14 +147,6 @@ def _haproxy_errors(settings):
             ' got socket %s, backend %s.' % (_json(socket), _json(backend))]
 
 
-def _etcd_errors(settings):
-    url = settings['etcd_url']
-    if _matches(ETCD_URL, url):
-        return []
-    return ['The etcd backend needs register_instance_etcd_url, the http:// or https:// URL of the etcd v3 gateway;'
-            ' got %s.' % _json(url)]
-
-
 def _no_errors(_settings):
     # An unknown backend: the argument spec has refused it already.
     return []
@@ -162,24 +154,11 @@ def _no_errors(_settings):
 
 BACKEND_RULES = {
     'file_sd': _file_sd_errors,
-    'elbv2': _elbv2_errors,
-    'cloudmap': _cloudmap_errors,
+    'elbv2': _required_errors,
+    'cloudmap': _required_errors,
     'haproxy': _haproxy_errors,
-    'etcd': _etcd_errors,
+    'etcd': _required_errors,
 }
-
-
-def _settings(settings):
-    if not isinstance(settings, dict):
-        raise AnsibleFilterError('registration_settings_errors: the settings must be a dictionary; got %s.'
-                                 % type(settings).__name__)
-    unknown = sorted(set(settings) - set(SETTINGS))
-    if unknown:
-        raise AnsibleFilterError('registration_settings_errors: unknown settings %s; known are: %s.' % (
-            ', '.join(unknown), ', '.join(sorted(SETTINGS))))
-    merged = dict(SETTINGS)
-    merged.update(settings)
-    return merged
 
 
 def _labels(settings):

@@ -77,7 +77,7 @@ SETTINGS = {
 def registration_target(ec2, settings=None):
     """The identity and per-backend target data for ec2 facts (ansible_facts['ec2']) and the role's settings."""
     ec2 = _mapping(ec2, 'the ec2 facts')
-    settings = _settings(settings)
+    settings = merged_settings(settings, SETTINGS, 'registration_target')
     interfaces = _interfaces(ec2)
     _check_identity(ec2)
     interface = choose_interface(interfaces, settings)
@@ -217,13 +217,17 @@ def _no_such_interface(ec2, interfaces, settings):
         wanted, ec2['instance_id'], present)
 
 
-def _settings(settings):
-    settings = _mapping(settings, 'the role settings')
-    unknown = sorted(set(settings) - set(SETTINGS))
+def merged_settings(settings, defaults, caller):
+    """The role's SETTINGS (None is none) over DEFAULTS; an unknown name or a non-dictionary is CALLER's error."""
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError('%s: the role settings must be a dictionary; got %s.' % (caller, type(settings).__name__))
+    unknown = sorted(set(settings) - set(defaults))
     if unknown:
-        raise AnsibleFilterError('registration_target: unknown settings %s; known are: %s.' % (
-            ', '.join(unknown), ', '.join(sorted(SETTINGS))))
-    merged = dict(SETTINGS)
+        raise AnsibleFilterError('%s: unknown settings %s; known are: %s.' % (
+            caller, ', '.join(unknown), ', '.join(sorted(defaults))))
+    merged = dict(defaults)
     merged.update(settings)
     return merged
 
