@@ -219,10 +219,7 @@ def _no_such_interface(ec2, interfaces, settings):
 
 def merged_settings(settings, defaults, caller):
     """The role's SETTINGS (None is none) over DEFAULTS; an unknown name or a non-dictionary is CALLER's error."""
-    if settings is None:
-        settings = {}
-    if not isinstance(settings, dict):
-        raise AnsibleFilterError('%s: the role settings must be a dictionary; got %s.' % (caller, type(settings).__name__))
+    settings = _mapping(settings, 'the role settings', caller)
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
         raise AnsibleFilterError('%s: unknown settings %s; known are: %s.' % (
@@ -253,11 +250,11 @@ def _string_values(mapping):
     return dict((key, value if isinstance(value, str) else str(value)) for key, value in mapping.items())
 
 
-def _mapping(value, what):
+def _mapping(value, what, caller='registration_target'):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise AnsibleFilterError('registration_target: %s must be a dictionary; got %s.' % (what, type(value).__name__))
+        raise AnsibleFilterError('%s: %s must be a dictionary; got %s.' % (caller, what, type(value).__name__))
     return value
 
 
